@@ -1,0 +1,1 @@
+"""Versioned message contracts shared by the services and the client SDK."""

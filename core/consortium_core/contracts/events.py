@@ -1,0 +1,100 @@
+"""Job events published to the ``CONSORTIUM_EVENTS`` JetStream stream (version 1).
+
+Each event is a pydantic model with a ``type`` discriminator; :func:`parse_event` reads any of
+them back.
+
+>>> e = RoundCompleted(job_id="j1", round=2, metrics={"accuracy": 0.9}, duration_s=0.1,
+...                    bytes_sent=10, bytes_received=12, participants=["a", "b"])
+>>> parse_event(e.model_dump_json()).round
+2
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+__all__ = [
+    "JobCreated",
+    "JobEvent",
+    "JobFailed",
+    "JobFinished",
+    "JobStarted",
+    "JobStopped",
+    "RoundCompleted",
+    "parse_event",
+]
+
+
+class _Event(BaseModel):
+    v: int = 1
+    job_id: str
+    at: float = Field(default_factory=time.time)
+
+
+class JobCreated(_Event):
+    """An operator created a job."""
+
+    type: Literal["job_created"] = "job_created"
+    task: str
+    strategy: str
+    rounds: int
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class JobStarted(_Event):
+    """The coordinator started the job's ServerApp with these participants online."""
+
+    type: Literal["job_started"] = "job_started"
+    participants: list[str]
+
+
+class RoundCompleted(_Event):
+    """A round ended: server-side metrics, wall time and bytes moved by the transport."""
+
+    type: Literal["round_completed"] = "round_completed"
+    round: int
+    metrics: dict[str, float] = Field(default_factory=dict)
+    duration_s: float
+    bytes_sent: int
+    bytes_received: int
+    participants: list[str] = Field(default_factory=list)
+    failures: dict[str, str] = Field(default_factory=dict, description="participant -> reason")
+    checkpoint: str | None = None
+
+
+class JobFinished(_Event):
+    """The job completed all its rounds."""
+
+    type: Literal["job_finished"] = "job_finished"
+    rounds: int
+    metrics: dict[str, float] = Field(default_factory=dict)
+    duration_s: float
+
+
+class JobFailed(_Event):
+    """The job stopped on an error; ``reason`` says what a person can do about it."""
+
+    type: Literal["job_failed"] = "job_failed"
+    reason: str
+
+
+class JobStopped(_Event):
+    """An operator stopped the job."""
+
+    type: Literal["job_stopped"] = "job_stopped"
+    reason: str = "stopped by operator"
+
+
+JobEvent = Annotated[
+    JobCreated | JobStarted | RoundCompleted | JobFinished | JobFailed | JobStopped,
+    Field(discriminator="type"),
+]
+_ADAPTER: TypeAdapter[JobEvent] = TypeAdapter(JobEvent)
+
+
+def parse_event(data: str | bytes) -> JobEvent:
+    """Parse any job event from its JSON."""
+    return _ADAPTER.validate_json(data)

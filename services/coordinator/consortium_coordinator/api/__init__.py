@@ -1,0 +1,1 @@
+"""HTTP edge of the coordinator: thin routes over the jobs and runtime modules."""

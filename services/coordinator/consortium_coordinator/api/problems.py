@@ -1,0 +1,47 @@
+"""Typed errors -> RFC 9457 ``application/problem+json`` responses, in one place."""
+
+from __future__ import annotations
+
+from consortium_core.errors import ConsortiumError, UnknownNameError
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from ..errors import JobNotFoundError, JobStateError
+from ..jobs.resolve import InvalidJobError
+
+__all__ = ["install_problem_handlers", "problem"]
+
+_STATUS: list[tuple[type[Exception], int, str]] = [
+    (JobNotFoundError, 404, "Not Found"),
+    (JobStateError, 409, "Conflict"),
+    (UnknownNameError, 422, "Unknown name"),
+    (InvalidJobError, 422, "Invalid job"),
+    (ConsortiumError, 400, "Bad Request"),
+]
+
+
+def problem(status: int, title: str, detail: str, **extra: object) -> JSONResponse:
+    """A problem+json response."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Register the handlers that turn typed errors into problem responses."""
+
+    async def on_consortium_error(request: Request, exc: Exception) -> JSONResponse:
+        for cls, status, title in _STATUS:
+            if isinstance(exc, cls):
+                extra = {"known": exc.known} if isinstance(exc, UnknownNameError) else {}
+                return problem(status, title, str(exc), instance=request.url.path, **extra)
+        return problem(500, "Internal Server Error", "unexpected error")
+
+    async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = [{"loc": list(e.get("loc", [])), "msg": e.get("msg", "")} for e in exc.errors()]
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+        return problem(422, "Invalid request", detail, instance=request.url.path, errors=errors)
+
+    app.add_exception_handler(ConsortiumError, on_consortium_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)

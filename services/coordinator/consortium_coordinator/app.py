@@ -1,0 +1,96 @@
+"""The coordinator's FastAPI application and its lifespan (Postgres, NATS, runner)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from consortium_client.transport import connect
+from fastapi import APIRouter, FastAPI
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+from .api import jobs, participants
+from .api.problems import install_problem_handlers
+from .db.bootstrap import ensure_database, migrate, wait_for_postgres
+from .events import EventPublisher
+from .jobs import store
+from .runtime.checkpoints import CheckpointStore
+from .runtime.hub import NatsHub
+from .runtime.presence import Presence
+from .runtime.runner import JobRunner
+from .settings import CoordinatorSettings, get_settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: CoordinatorSettings | None = None) -> FastAPI:
+    """Build the application; the lifespan connects to Postgres and NATS, waiting for both."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await wait_for_postgres(settings.database_url)
+        await ensure_database(settings.database_url)
+        if settings.run_migrations:
+            await asyncio.to_thread(migrate, settings.database_url)
+        engine = create_async_engine(settings.database_url, pool_pre_ping=True)
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        async with sessions() as session:
+            left = await store.fail_unfinished_jobs(
+                session,
+                "the coordinator restarted while this job was pending or running; "
+                "create the job again",
+            )
+            if left:
+                log.warning("marked %d unfinished job(s) from a previous run as failed", left)
+        nc = await connect(settings.nats_url, name="coordinator")
+        presence = Presence(timeout_s=settings.presence_timeout_s)
+        hub = NatsHub(nc, presence)
+        await hub.start()
+        events = EventPublisher(nc)
+        await events.ensure_stream()
+        checkpoints = CheckpointStore(nc, settings.checkpoint_bucket)
+        runner = JobRunner(
+            hub=hub,
+            sessions=sessions,
+            events=events,
+            checkpoints=checkpoints,
+            participant_wait_s=settings.participant_wait_s,
+            round_timeout_s=settings.round_timeout_s,
+        )
+        app.state.sessions, app.state.presence = sessions, presence
+        app.state.runner, app.state.checkpoints = runner, checkpoints
+        log.info(
+            "coordinator ready on %s:%d (NATS %s)", settings.host, settings.port, settings.nats_url
+        )
+        try:
+            yield
+        finally:
+            await runner.shutdown()
+            await hub.close()
+            await nc.drain()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Consortium coordinator",
+        version="0.1.0",
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+    )
+    api = APIRouter(prefix="/api/v1")
+
+    @api.get("/health", tags=["health"])
+    async def health() -> dict[str, str]:
+        """Liveness: the service answers once Postgres and NATS are connected."""
+        return {"status": "ok", "service": "coordinator"}
+
+    api.include_router(jobs.router)
+    api.include_router(participants.router)
+    app.include_router(api)
+    install_problem_handlers(app)
+    return app

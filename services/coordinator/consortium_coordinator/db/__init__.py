@@ -1,0 +1,1 @@
+"""The coordinator's tables and the functions that read and write them."""

@@ -1,0 +1,40 @@
+"""Publishing job events to the ``CONSORTIUM_EVENTS`` JetStream stream."""
+
+from __future__ import annotations
+
+import logging
+
+from consortium_core import subjects
+from consortium_core.contracts.events import JobEvent
+from nats.aio.client import Client as NatsClient
+from nats.js.api import StreamConfig
+from nats.js.errors import BadRequestError
+
+__all__ = ["EventPublisher"]
+
+log = logging.getLogger(__name__)
+
+
+class EventPublisher:
+    """Publishes events durably; a failure to publish is logged, never fatal to a job."""
+
+    def __init__(self, nc: NatsClient) -> None:
+        self._js = nc.jetstream()
+
+    async def ensure_stream(self) -> None:
+        """Create the events stream if missing (file storage: survives a NATS restart)."""
+        config = StreamConfig(
+            name=subjects.EVENTS_STREAM, subjects=[subjects.EVENTS_WILDCARD], max_age=30 * 24 * 3600
+        )
+        try:
+            await self._js.add_stream(config)
+        except BadRequestError:
+            await self._js.update_stream(config)
+
+    async def publish(self, event: JobEvent) -> None:
+        """Publish ``event`` on its job's subject."""
+        subject = subjects.job_event(event.job_id, event.type)
+        try:
+            await self._js.publish(subject, event.model_dump_json().encode(), timeout=5)
+        except Exception as exc:  # NATS down: the job goes on, the log says what was lost
+            log.warning("event %s for job %s not published: %s", event.type, event.job_id, exc)

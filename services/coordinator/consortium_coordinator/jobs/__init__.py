@@ -1,0 +1,1 @@
+"""Jobs: what an operator asks for, how it is stored, and its state machine."""

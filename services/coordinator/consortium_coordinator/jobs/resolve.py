@@ -1,0 +1,62 @@
+"""Turn a ``JobCreate`` into what the runner needs, refusing unknown names with the known ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from consortium_core.errors import ConsortiumError, UnknownNameError
+from consortium_core.strategies import check_strategy_name
+from consortium_tasks.registry import TASKS, load_app
+from flwr.serverapp import ServerApp
+
+from .schemas import JobCreate
+
+__all__ = ["InvalidJobError", "ResolvedJob", "resolve_job"]
+
+
+class InvalidJobError(ConsortiumError, ValueError):
+    """A job request that cannot run as asked; the text says what to change."""
+
+
+@dataclass(frozen=True)
+class ResolvedJob:
+    """A job request with its apps located and its run config assembled."""
+
+    task: str
+    server_app: str
+    client_task: str
+    run_config: dict[str, Any]
+
+
+def resolve_job(request: JobCreate) -> ResolvedJob:
+    """Validate names and build the run config; raise ``UnknownNameError``/``InvalidJobError``."""
+    check_strategy_name(request.strategy)
+    if request.task in TASKS:
+        spec = TASKS[request.task]
+        server_app, client_task = spec.server_app, request.client_task or spec.name
+    elif ":" in request.task:
+        server_app = request.task
+        if not request.client_task:
+            raise InvalidJobError(
+                "a job that names its ServerApp by import path must also name `client_task` "
+                "(a built-in task or a ClientApp as module:attr installed on the participants)"
+            )
+        client_task = request.client_task
+        try:
+            app = load_app(server_app)
+        except ConsortiumError as exc:
+            raise InvalidJobError(str(exc)) from exc
+        if not isinstance(app, ServerApp):
+            raise InvalidJobError(f"{server_app} is a {type(app).__name__}, not a Flower ServerApp")
+    else:
+        raise UnknownNameError("task", request.task, TASKS)
+    if request.config.get("min-participants", request.min_participants) != request.min_participants:
+        raise InvalidJobError("set min_participants in the job, not in config")
+    run_config = {
+        **request.config,
+        "num-server-rounds": request.rounds,
+        "strategy": request.strategy,
+        "min-participants": request.min_participants,
+    }
+    return ResolvedJob(request.task, server_app, client_task, run_config)

@@ -1,0 +1,46 @@
+"""Global-model checkpoints as safetensors in a JetStream object store bucket."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+from flwr.app import ArrayRecord
+from nats.aio.client import Client as NatsClient
+from nats.js.object_store import ObjectStore
+from safetensors.numpy import save
+
+__all__ = ["CheckpointStore", "arrays_to_safetensors"]
+
+
+def arrays_to_safetensors(arrays: ArrayRecord, metadata: dict[str, str]) -> bytes:
+    """Serialize a Flower ArrayRecord (numpy arrays) to safetensors bytes."""
+    tensors = {key: np.ascontiguousarray(array.numpy()) for key, array in arrays.items()}
+    return save(tensors, metadata=metadata)
+
+
+class CheckpointStore:
+    """Saves and loads checkpoints named ``<job id>/round-<n>.safetensors``."""
+
+    def __init__(self, nc: NatsClient, bucket: str) -> None:
+        self._nc = nc
+        self._bucket = bucket
+        self._store: ObjectStore | None = None
+
+    async def _get_store(self) -> ObjectStore:
+        if self._store is None:
+            self._store = await self._nc.jetstream().create_object_store(self._bucket)
+        return self._store
+
+    async def save(self, job_id: str, server_round: int, data: bytes) -> tuple[str, str]:
+        """Store ``data``; return its object name and sha256."""
+        name = f"{job_id}/round-{server_round}.safetensors"
+        store = await self._get_store()
+        await store.put(name, data)
+        return name, hashlib.sha256(data).hexdigest()
+
+    async def load(self, name: str) -> bytes:
+        """The bytes of checkpoint ``name``."""
+        store = await self._get_store()
+        result = await store.get(name)
+        return result.data or b""

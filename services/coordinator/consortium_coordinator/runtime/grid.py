@@ -1,0 +1,334 @@
+"""Flower's ``Grid`` carried over NATS: what a ServerApp uses to reach participants.
+
+Points of Flower's contract that the interface does not state, and that this class keeps: the Grid
+assigns message ids and replies are matched on ``reply_to_message_id``, each returned once; TTLs
+and error replies (``NODE_UNAVAILABLE``, ``MESSAGE_UNAVAILABLE``) are the transport's job and carry
+``reply_to_message_id``. On top of Flower's contract it refuses unsound updates (wrong shapes,
+NaN, Inf) per participant, fails a training round that keeps fewer usable updates than the job's
+minimum, and reports every round's bytes, time and failures to the coordinator.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from consortium_core.errors import InvalidUpdateError, WireFormatError
+from consortium_core.validation import check_update
+from consortium_core.wire import decode_frame, encode_frame, frame_size
+from flwr.app import ArrayRecord, Error, Message, MessageType, RecordDict
+from flwr.common.constant import ErrorCode
+from flwr.serverapp import Grid
+from flwr.supercore.run import Run
+
+from ..errors import JobStoppedError, RoundFailedError
+from .hub import NatsHub
+
+__all__ = ["NatsGrid", "RoundReport"]
+
+log = logging.getLogger(__name__)
+
+SERVER_NODE_ID = 0
+
+
+@dataclass
+class RoundReport:
+    """What the Grid saw during one round, handed to the coordinator at the round's end."""
+
+    server_round: int
+    arrays: ArrayRecord
+    metrics: dict[str, float]
+    duration_s: float
+    bytes_sent: int
+    bytes_received: int
+    participants: list[str]
+    failures: dict[str, str]
+
+
+@dataclass
+class _Pending:
+    message: Message
+    participant_id: str | None
+    deadline: float
+
+
+@dataclass
+class _RoundCounters:
+    started: float = field(default_factory=time.monotonic)
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    participants: set[str] = field(default_factory=set)
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+class NatsGrid(Grid):
+    """A Grid for one job. Methods run on the ServerApp's thread; the hub feeds it replies."""
+
+    def __init__(
+        self,
+        *,
+        hub: NatsHub,
+        job_id: str,
+        task: str,
+        run_config: Mapping[str, Any],
+        min_participants: int,
+        stop_requested: threading.Event,
+        on_round_end: Callable[[RoundReport], None] | None = None,
+    ) -> None:
+        self._hub = hub
+        self.job_id = job_id
+        self.task = task
+        self.run_config = dict(run_config)
+        self.min_participants = min_participants
+        self._stop = stop_requested
+        self._on_round_end = on_round_end
+        self._run: Run | None = None
+        self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._pending: dict[str, _Pending] = {}
+        self._replies: dict[str, Message] = {}
+        self._counters = _RoundCounters()
+        self.total_bytes_sent = 0
+        self.total_bytes_received = 0
+
+    # --- fed by the hub (event-loop thread) -------------------------------------------------
+    def deliver(self, participant_id: str, frame: Sequence[memoryview] | bytes | bytearray) -> None:
+        """Queue a reply frame; it is decoded on the ServerApp's thread."""
+        self._inbox.put(("reply", (participant_id, frame)))
+
+    def participant_offline(self, participant_id: str) -> None:
+        """Queue the news that a participant went offline."""
+        self._inbox.put(("offline", participant_id))
+
+    # --- Flower's Grid ------------------------------------------------------------------------
+    def set_run(self, run: Run) -> None:
+        self._run = run
+
+    @property
+    def run(self) -> Run:
+        if self._run is None:
+            raise RuntimeError("NatsGrid.set_run() was not called")
+        return self._run
+
+    def create_message(
+        self,
+        content: RecordDict,
+        message_type: str,
+        dst_node_id: int,
+        group_id: str,
+        ttl: float | None = None,
+    ) -> Message:
+        return Message(
+            content=content,
+            dst_node_id=dst_node_id,
+            message_type=message_type,
+            group_id=group_id,
+            ttl=ttl,
+        )
+
+    def get_node_ids(self) -> Iterable[int]:
+        return [entry.node_id for entry in self._hub.presence.online(task=self.task)]
+
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
+        self._check_stop()
+        ids = []
+        for message in messages:
+            ids.append(self._push_one(message))
+        return ids
+
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
+        self._process_inbox(block_s=0.0)
+        self._expire_pending()
+        return [self._replies.pop(mid) for mid in message_ids if mid in self._replies]
+
+    def send_and_receive(
+        self, messages: Iterable[Message], *, timeout: float | None = None
+    ) -> Iterable[Message]:
+        messages = list(messages)
+        ids = list(self.push_messages(messages))
+        wanted = set(ids)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while any(mid in self._pending for mid in wanted):
+            self._check_stop()
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                break
+            self._process_inbox(block_s=min(0.2, remaining) if remaining is not None else 0.2)
+            self._expire_pending()
+        for mid in wanted:
+            if mid in self._pending:
+                self._fail_pending(
+                    mid,
+                    ErrorCode.MESSAGE_UNAVAILABLE,
+                    f"no reply within the round timeout of {timeout} s",
+                )
+        replies = [self._replies.pop(mid) for mid in ids if mid in self._replies]
+        if messages and all(m.metadata.message_type == MessageType.TRAIN for m in messages):
+            self._check_minimum(replies)
+        return replies
+
+    # --- round reporting ----------------------------------------------------------------------
+    def on_round_end(
+        self, server_round: int, arrays: ArrayRecord, metrics: Mapping[str, float]
+    ) -> None:
+        """Called by the ServerApp (``notify_round_end``) after each round, and for round 0."""
+        counters, self._counters = self._counters, _RoundCounters()
+        report = RoundReport(
+            server_round=server_round,
+            arrays=arrays,
+            metrics={k: float(v) for k, v in metrics.items()},
+            duration_s=time.monotonic() - counters.started,
+            bytes_sent=counters.bytes_sent,
+            bytes_received=counters.bytes_received,
+            participants=sorted(counters.participants),
+            failures=dict(counters.failures),
+        )
+        if self._on_round_end is not None:
+            self._on_round_end(report)
+
+    # --- internals ----------------------------------------------------------------------------
+    def _check_stop(self) -> None:
+        if self._stop.is_set():
+            raise JobStoppedError(f"job {self.job_id} was stopped")
+
+    def _push_one(self, message: Message) -> str:
+        meta = message.metadata
+        message_id = uuid.uuid4().hex
+        meta.__dict__["_message_id"] = message_id
+        meta.__dict__["_run_id"] = self.run.run_id
+        meta.__dict__["_src_node_id"] = SERVER_NODE_ID
+        entry = self._hub.presence.participant_of(meta.dst_node_id)
+        pending = _Pending(
+            message, entry.participant_id if entry else None, time.monotonic() + meta.ttl
+        )
+        self._pending[message_id] = pending
+        if entry is None or not entry.online:
+            who = entry.participant_id if entry else f"node {meta.dst_node_id}"
+            self._fail_pending(message_id, ErrorCode.NODE_UNAVAILABLE, f"{who} is offline")
+            return message_id
+        buffers = encode_frame(
+            message, {"job_id": self.job_id, "task": self.task, "run_config": self.run_config}
+        )
+        sent = self._hub.send_from_thread(entry.participant_id, buffers)
+        self._counters.bytes_sent += sent
+        self.total_bytes_sent += sent
+        return message_id
+
+    def _process_inbox(self, *, block_s: float) -> None:
+        try:
+            kind, payload = (
+                self._inbox.get(timeout=block_s) if block_s > 0 else self._inbox.get_nowait()
+            )
+        except queue.Empty:
+            return
+        while True:
+            if kind == "reply":
+                self._accept_reply(*payload)
+            else:
+                self._participant_gone(payload)
+            try:
+                kind, payload = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+
+    def _accept_reply(
+        self, participant_id: str, frame: Sequence[memoryview] | bytes | bytearray
+    ) -> None:
+        size = frame_size(frame) if isinstance(frame, list) else len(frame)
+        self._counters.bytes_received += size
+        self.total_bytes_received += size
+        try:
+            reply, _ = decode_frame(frame)
+        except WireFormatError as exc:
+            log.warning("job %s: undecodable reply from %s: %s", self.job_id, participant_id, exc)
+            return
+        mid = reply.metadata.reply_to_message_id
+        pending = self._pending.get(mid)
+        if pending is None or pending.participant_id != participant_id:
+            log.warning(
+                "job %s: unexpected reply from %s (to %r)", self.job_id, participant_id, mid
+            )
+            return
+        if reply.has_error():
+            self._counters.failures[participant_id] = reply.error.reason
+            log.warning(
+                "job %s: %s replied with an error: %s",
+                self.job_id,
+                participant_id,
+                reply.error.reason,
+            )
+        else:
+            problem = self._problem_with(pending.message, reply)
+            if problem is not None:
+                log.warning(
+                    "job %s: refused the update of %s: %s", self.job_id, participant_id, problem
+                )
+                self._fail_pending(
+                    mid, ErrorCode.CLIENT_APP_RAISED_EXCEPTION, f"update refused: {problem}"
+                )
+                return
+            self._counters.participants.add(participant_id)
+        reply.metadata.__dict__["_message_id"] = uuid.uuid4().hex
+        del self._pending[mid]
+        self._replies[mid] = reply
+
+    @staticmethod
+    def _problem_with(sent: Message, reply: Message) -> str | None:
+        if sent.metadata.message_type != MessageType.TRAIN or not sent.has_content():
+            return None
+        for key, record in sent.content.items():
+            if isinstance(record, ArrayRecord) and key in reply.content:
+                received = reply.content[key]
+                if not isinstance(received, ArrayRecord):
+                    return f"record {key!r} is not an ArrayRecord"
+                try:
+                    check_update(sent=record, received=received)
+                except InvalidUpdateError as exc:
+                    return str(exc)
+        return None
+
+    def _participant_gone(self, participant_id: str) -> None:
+        for mid, pending in list(self._pending.items()):
+            if pending.participant_id == participant_id:
+                self._fail_pending(
+                    mid,
+                    ErrorCode.NODE_UNAVAILABLE,
+                    f"{participant_id} went offline during the round",
+                )
+
+    def _expire_pending(self) -> None:
+        now = time.monotonic()
+        for mid, pending in list(self._pending.items()):
+            if now > pending.deadline:
+                self._fail_pending(
+                    mid,
+                    ErrorCode.MESSAGE_UNAVAILABLE,
+                    "the message expired (TTL) before a reply came",
+                )
+
+    def _fail_pending(self, message_id: str, code: int, reason: str) -> None:
+        pending = self._pending.pop(message_id)
+        who = pending.participant_id or f"node {pending.message.metadata.dst_node_id}"
+        self._counters.failures[who] = reason
+        error_reply = Message(Error(code=code, reason=reason), reply_to=pending.message)
+        error_reply.metadata.__dict__["_message_id"] = uuid.uuid4().hex
+        self._replies[message_id] = error_reply
+
+    def _check_minimum(self, replies: list[Message]) -> None:
+        usable = [r for r in replies if not r.has_error()]
+        if len(usable) >= self.min_participants:
+            return
+        failures = "; ".join(
+            f"{who}: {why}" for who, why in sorted(self._counters.failures.items())
+        )
+        raise RoundFailedError(
+            f"only {len(usable)} of {len(replies)} participants returned a usable update, "
+            f"the job needs at least {self.min_participants}"
+            + (f" ({failures})" if failures else "")
+            + ". Bring participants back online or lower min_participants."
+        )

@@ -1,0 +1,127 @@
+"""The coordinator's one NATS connection: heartbeats in, frames out, replies routed to Grids.
+
+Grids run in worker threads (a Flower ServerApp is synchronous); the hub lives on the event loop.
+A reply is routed by the job id in its envelope, so the loop never decodes a model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+from consortium_client.transport import publish_frame, subscribe_frames
+from consortium_core import subjects
+from consortium_core.contracts.presence import Heartbeat
+from consortium_core.errors import WireFormatError
+from consortium_core.wire import peek_envelope
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from pydantic import ValidationError
+
+from .presence import Presence
+
+__all__ = ["FrameSink", "NatsHub"]
+
+log = logging.getLogger(__name__)
+
+
+class FrameSink(Protocol):
+    """What the hub needs from a Grid: somewhere to drop replies and presence changes."""
+
+    def deliver(self, participant_id: str, frame: Sequence[memoryview] | bytes | bytearray) -> None:
+        """A reply frame from ``participant_id`` arrived."""
+
+    def participant_offline(self, participant_id: str) -> None:
+        """``participant_id`` stopped sending heartbeats."""
+
+
+class NatsHub:
+    """Owns subscriptions for replies and heartbeats and publishes frames for Grids."""
+
+    def __init__(self, nc: NatsClient, presence: Presence, *, sweep_s: float = 0.5) -> None:
+        self.nc = nc
+        self.presence = presence
+        self._sweep_s = sweep_s
+        self._sinks: dict[str, FrameSink] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self) -> None:
+        """Subscribe and start the presence sweeper."""
+        self.loop = asyncio.get_running_loop()
+        await self.nc.subscribe(subjects.ALL_HEARTBEATS, cb=self._on_heartbeat)
+        await subscribe_frames(self.nc, subjects.ALL_REPLIES, self._on_reply)
+        await self.nc.flush()
+        self._tasks.append(asyncio.create_task(self._sweep()))
+
+    async def close(self) -> None:
+        """Stop the sweeper (the caller closes the NATS connection)."""
+        for task in self._tasks:
+            task.cancel()
+
+    def register(self, job_id: str, sink: FrameSink) -> None:
+        """Route replies for ``job_id`` to ``sink``."""
+        self._sinks[job_id] = sink
+
+    def unregister(self, job_id: str) -> None:
+        """Stop routing replies for ``job_id``."""
+        self._sinks.pop(job_id, None)
+
+    async def send(self, participant_id: str, buffers: Sequence[bytes]) -> int:
+        """Publish a frame to a participant's inbox; return bytes sent."""
+        return await publish_frame(self.nc, subjects.inbox(participant_id), buffers)
+
+    def send_from_thread(self, participant_id: str, buffers: Sequence[bytes]) -> int:
+        """:meth:`send` for callers on a worker thread (blocks until published)."""
+        assert self.loop is not None, "hub not started"
+        future = asyncio.run_coroutine_threadsafe(self.send(participant_id, buffers), self.loop)
+        return future.result()
+
+    async def _on_heartbeat(self, msg: Msg) -> None:
+        try:
+            beat = Heartbeat.model_validate_json(msg.data)
+            sender = subjects.participant_from_subject(msg.subject)
+        except (ValidationError, ValueError) as exc:
+            log.warning("ignored a malformed heartbeat on %s: %s", msg.subject, exc)
+            return
+        if beat.participant_id != sender:
+            log.warning(
+                "ignored heartbeat for %s sent on %s's subject", beat.participant_id, sender
+            )
+            return
+        if self.presence.observe(beat):
+            log.info("participant %s is %s", sender, "online" if beat.online else "offline")
+            if not beat.online:
+                self._notify_offline(sender)
+
+    async def _on_reply(
+        self, subject: str, frame: Sequence[memoryview] | bytes | bytearray
+    ) -> None:
+        try:
+            sender = subjects.participant_from_subject(subject)
+            job_id = str(peek_envelope(frame).get("job_id", ""))
+        except (WireFormatError, ValueError) as exc:
+            log.warning("dropped a malformed reply on %s: %s", subject, exc)
+            return
+        sink = self._sinks.get(job_id)
+        if sink is None:
+            log.info("dropped a reply from %s for job %s, which is not running", sender, job_id)
+            return
+        sink.deliver(sender, frame)
+
+    def _notify_offline(self, participant_id: str) -> None:
+        for sink in list(self._sinks.values()):
+            sink.participant_offline(participant_id)
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_s)
+            for pid in self.presence.expire():
+                log.warning(
+                    "participant %s is offline: no heartbeat for %.0f s",
+                    pid,
+                    self.presence.timeout_s,
+                )
+                self._notify_offline(pid)

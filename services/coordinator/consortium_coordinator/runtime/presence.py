@@ -1,0 +1,76 @@
+"""Which participants are online, from their heartbeats. Thread-safe: read by Grid threads."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from consortium_core.contracts.presence import Heartbeat
+
+__all__ = ["Presence", "PresenceEntry"]
+
+
+@dataclass(frozen=True)
+class PresenceEntry:
+    """The last heartbeat of one participant and when it arrived (monotonic clock)."""
+
+    participant_id: str
+    node_id: int
+    tasks: tuple[str, ...]
+    last_seen: float
+    online: bool
+
+
+class Presence:
+    """Presence table. A participant is online until ``timeout_s`` passes without a heartbeat."""
+
+    def __init__(self, *, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self._entries: dict[str, PresenceEntry] = {}
+        self._lock = threading.Lock()
+
+    def observe(self, beat: Heartbeat, *, now: float | None = None) -> bool:
+        """Record a heartbeat; return True when it changes the participant's online state."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            before = self._entries.get(beat.participant_id)
+            self._entries[beat.participant_id] = PresenceEntry(
+                beat.participant_id, beat.node_id, tuple(beat.tasks), now, beat.online
+            )
+        return before is None or before.online != beat.online
+
+    def expire(self, *, now: float | None = None) -> list[str]:
+        """Mark participants silent for longer than the timeout offline; return their ids."""
+        now = time.monotonic() if now is None else now
+        gone = []
+        with self._lock:
+            for pid, entry in self._entries.items():
+                if entry.online and now - entry.last_seen > self.timeout_s:
+                    self._entries[pid] = PresenceEntry(
+                        pid, entry.node_id, entry.tasks, entry.last_seen, False
+                    )
+                    gone.append(pid)
+        return gone
+
+    def online(self, *, task: str | None = None) -> list[PresenceEntry]:
+        """Online participants, optionally only those that allow ``task``; sorted by id."""
+        with self._lock:
+            entries = list(self._entries.values())
+        return sorted(
+            (e for e in entries if e.online and (task is None or task in e.tasks)),
+            key=lambda e: e.participant_id,
+        )
+
+    def all(self) -> list[PresenceEntry]:
+        """Every participant ever seen, online or not."""
+        with self._lock:
+            return sorted(self._entries.values(), key=lambda e: e.participant_id)
+
+    def participant_of(self, node_id: int) -> PresenceEntry | None:
+        """The participant whose Flower node id is ``node_id``."""
+        with self._lock:
+            for entry in self._entries.values():
+                if entry.node_id == node_id:
+                    return entry
+        return None

@@ -1,0 +1,259 @@
+"""Runs each job's Flower ServerApp on a worker thread over a :class:`NatsGrid`.
+
+The runner owns the job's state machine after creation: it waits for the minimum number of
+participants, marks the job running, checkpoints the global model and records every round,
+publishes events, and leaves the job completed, failed (with a reason a person can act on) or
+stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from consortium_core.contracts.events import (
+    JobCreated,
+    JobFailed,
+    JobFinished,
+    JobStarted,
+    JobStopped,
+    RoundCompleted,
+)
+from consortium_tasks.registry import load_app
+from flwr.app import Context, RecordDict
+from flwr.serverapp import ServerApp
+from flwr.supercore.run import Run
+from flwr.supercore.task_identity import TaskIdentity
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ..db.models import Job, JobStatus
+from ..errors import JobStateError, JobStoppedError, NotEnoughParticipantsError, RoundFailedError
+from ..events import EventPublisher
+from ..jobs import store
+from .checkpoints import CheckpointStore, arrays_to_safetensors
+from .grid import NatsGrid, RoundReport
+from .hub import NatsHub
+
+__all__ = ["JobRunner"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Active:
+    stop: threading.Event = field(default_factory=threading.Event)
+    task: asyncio.Task[None] | None = None
+
+
+class JobRunner:
+    """Starts, stops and supervises jobs; one asyncio task (and one thread) per running job."""
+
+    def __init__(
+        self,
+        *,
+        hub: NatsHub,
+        sessions: async_sessionmaker[AsyncSession],
+        events: EventPublisher,
+        checkpoints: CheckpointStore,
+        participant_wait_s: float,
+        round_timeout_s: float,
+    ) -> None:
+        self._hub = hub
+        self._sessions = sessions
+        self._events = events
+        self._checkpoints = checkpoints
+        self._participant_wait_s = participant_wait_s
+        self._round_timeout_s = round_timeout_s
+        self._active: dict[str, _Active] = {}
+
+    async def publish(self, event: JobCreated) -> None:
+        """Publish an event about a job (used by the API for ``job created``)."""
+        await self._events.publish(event)
+
+    def launch(self, job_id: str) -> None:
+        """Start supervising a pending job in the background."""
+        active = _Active()
+        self._active[job_id] = active
+        active.task = asyncio.create_task(self._supervise(job_id, active), name=f"job-{job_id}")
+
+    async def stop(self, job_id: str) -> Job:
+        """Ask a pending or running job to stop; returns the job as it is now."""
+        async with self._sessions() as session:
+            job = await store.get_job(session, job_id)
+            if job.status in JobStatus.FINAL:
+                raise JobStateError(f"job {job_id} is already {job.status}")
+        active = self._active.get(job_id)
+        if active is None:  # not supervised by this process (left over): just mark it
+            async with self._sessions() as session:
+                job = await store.finish_job(
+                    session, job_id, JobStatus.STOPPED, "stopped by operator"
+                )
+            await self._events.publish(JobStopped(job_id=job_id))
+            return job
+        active.stop.set()
+        if active.task is not None:
+            await asyncio.wait({active.task}, timeout=self._round_timeout_s)
+        async with self._sessions() as session:
+            return await store.get_job(session, job_id)
+
+    async def shutdown(self) -> None:
+        """Stop every job this runner supervises (used when the service stops)."""
+        for active in self._active.values():
+            active.stop.set()
+        tasks = [a.task for a in self._active.values() if a.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=30)
+
+    async def wait(self, job_id: str) -> None:
+        """Wait until the job's supervision ends (for tests and the demo)."""
+        active = self._active.get(job_id)
+        if active is not None and active.task is not None:
+            await asyncio.wait({active.task})
+
+    async def _supervise(self, job_id: str, active: _Active) -> None:
+        started = time.monotonic()
+        try:
+            async with self._sessions() as session:
+                job = await store.get_job(session, job_id)
+            participants = await self._wait_for_participants(job, active.stop)
+            async with self._sessions() as session:
+                await store.mark_running(session, job_id, participants)
+                job = await store.get_job(session, job_id)
+            await self._events.publish(JobStarted(job_id=job_id, participants=participants))
+            grid = NatsGrid(
+                hub=self._hub,
+                job_id=job_id,
+                task=job.client_task,
+                run_config=job.run_config,
+                min_participants=job.min_participants,
+                stop_requested=active.stop,
+                on_round_end=self._round_sink(job_id, asyncio.get_running_loop()),
+            )
+            self._hub.register(job_id, grid)
+            try:
+                await asyncio.to_thread(self._execute, job, grid, active.stop)
+            finally:
+                self._hub.unregister(job_id)
+        except JobStoppedError:
+            await self._finish(job_id, JobStatus.STOPPED, "stopped by operator")
+            await self._events.publish(JobStopped(job_id=job_id))
+        except (RoundFailedError, NotEnoughParticipantsError) as exc:
+            await self._fail(job_id, str(exc))
+        except Exception as exc:  # the ServerApp is user code: any failure fails the job
+            log.exception("job %s failed", job_id)
+            await self._fail(job_id, f"the ServerApp raised {type(exc).__name__}: {exc}")
+        else:
+            job = await self._finish(job_id, JobStatus.COMPLETED)
+            await self._events.publish(
+                JobFinished(
+                    job_id=job_id,
+                    rounds=job.current_round,
+                    metrics=job.metrics,
+                    duration_s=time.monotonic() - started,
+                )
+            )
+            log.info("job %s completed: %s", job_id, job.metrics)
+        finally:
+            self._active.pop(job_id, None)
+
+    async def _wait_for_participants(self, job: Job, stop: threading.Event) -> list[str]:
+        deadline = time.monotonic() + self._participant_wait_s
+        while True:
+            online = [e.participant_id for e in self._hub.presence.online(task=job.client_task)]
+            if len(online) >= job.min_participants:
+                return online
+            if stop.is_set():
+                raise JobStoppedError(f"job {job.id} was stopped while waiting for participants")
+            if time.monotonic() > deadline:
+                raise NotEnoughParticipantsError(
+                    f"only {len(online)} participant(s) running task {job.client_task!r} were "
+                    f"online after {self._participant_wait_s:.0f} s "
+                    f"({', '.join(online) or 'none'}); the job needs {job.min_participants}. "
+                    "Start more participants with this task, or lower min_participants."
+                )
+            await asyncio.sleep(0.2)
+
+    def _execute(self, job: Job, grid: NatsGrid, stop: threading.Event) -> None:
+        """Run the ServerApp to its end (worker thread)."""
+        TaskIdentity.run_id = job.run_id
+        TaskIdentity.node_id = 0
+        TaskIdentity.task_id = 0
+        app = load_app(job.server_app)
+        if not isinstance(app, ServerApp):
+            raise TypeError(f"{job.server_app} is not a Flower ServerApp")
+        grid.set_run(Run.create_empty(job.run_id))
+        context = Context(
+            run_id=job.run_id,
+            node_id=0,
+            node_config={},
+            state=RecordDict(),
+            run_config=dict(job.run_config),
+        )
+        app(grid, context)
+        if stop.is_set():
+            raise JobStoppedError(f"job {job.id} was stopped")
+
+    def _round_sink(self, job_id: str, loop: asyncio.AbstractEventLoop):
+        def sink(report: RoundReport) -> None:
+            future = asyncio.run_coroutine_threadsafe(self._record_round(job_id, report), loop)
+            future.result()
+
+        return sink
+
+    async def _record_round(self, job_id: str, report: RoundReport) -> None:
+        data = await asyncio.to_thread(
+            arrays_to_safetensors,
+            report.arrays,
+            {"job_id": job_id, "round": str(report.server_round)},
+        )
+        name, digest = await self._checkpoints.save(job_id, report.server_round, data)
+        async with self._sessions() as session:
+            await store.add_round(
+                session,
+                job_id,
+                {
+                    "number": report.server_round,
+                    "metrics": report.metrics,
+                    "duration_s": report.duration_s,
+                    "bytes_sent": report.bytes_sent,
+                    "bytes_received": report.bytes_received,
+                    "participants": report.participants,
+                    "failures": report.failures,
+                    "checkpoint": name,
+                    "checkpoint_sha256": digest,
+                },
+            )
+        await self._events.publish(
+            RoundCompleted(
+                job_id=job_id,
+                round=report.server_round,
+                metrics=report.metrics,
+                duration_s=report.duration_s,
+                bytes_sent=report.bytes_sent,
+                bytes_received=report.bytes_received,
+                participants=report.participants,
+                failures=report.failures,
+                checkpoint=name,
+            )
+        )
+        log.info(
+            "job %s round %d: %s (%.2f s, %d B out, %d B in)",
+            job_id,
+            report.server_round,
+            report.metrics,
+            report.duration_s,
+            report.bytes_sent,
+            report.bytes_received,
+        )
+
+    async def _finish(self, job_id: str, status: str, reason: str = "") -> Job:
+        async with self._sessions() as session:
+            return await store.finish_job(session, job_id, status, reason)
+
+    async def _fail(self, job_id: str, reason: str) -> None:
+        log.warning("job %s failed: %s", job_id, reason)
+        await self._finish(job_id, JobStatus.FAILED, reason)
+        await self._events.publish(JobFailed(job_id=job_id, reason=reason))

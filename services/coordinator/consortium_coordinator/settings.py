@@ -1,0 +1,43 @@
+"""Coordinator configuration: the only place that reads the environment.
+
+Every setting has a default that works on one machine; override with environment variables
+prefixed ``CONSORTIUM_COORDINATOR_`` (for example ``CONSORTIUM_COORDINATOR_PORT=8700``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["CoordinatorSettings", "get_settings"]
+
+
+class CoordinatorSettings(BaseSettings):
+    """Settings of the coordinator service."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CONSORTIUM_COORDINATOR_", env_nested_delimiter="__"
+    )
+
+    database_url: str = Field(
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/consortium",
+        description="SQLAlchemy async URL of the coordinator's Postgres database",
+    )
+    nats_url: str = "nats://127.0.0.1:4222"
+    host: str = "127.0.0.1"
+    port: int = 8700
+    presence_timeout_s: float = Field(5.0, description="a participant silent this long is offline")
+    participant_wait_s: float = Field(
+        60.0, description="how long a job waits for its minimum number of participants"
+    )
+    round_timeout_s: float = Field(600.0, description="longest wait for replies in one phase")
+    checkpoint_bucket: str = "consortium-checkpoints"
+    run_migrations: bool = Field(True, description="apply Alembic migrations at start-up")
+
+
+@lru_cache
+def get_settings() -> CoordinatorSettings:
+    """The settings, read once."""
+    return CoordinatorSettings()
