@@ -100,9 +100,10 @@ class ClientRuntime:
             beat.cancel()
             try:
                 await self._publish_heartbeat(online=False)
-                await nc.drain()
+                await asyncio.wait_for(nc.flush(), timeout=2)
             except Exception as exc:  # already disconnected: nothing more to say
-                log.debug("closing NATS: %s", exc)
+                log.debug("last heartbeat not sent: %s", exc)
+            await nc.close()
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     def stop(self) -> None:

@@ -47,7 +47,7 @@ class RoundReport:
     duration_s: float
     bytes_sent: int
     bytes_received: int
-    participants: list[str]
+    participants: list[str]  # whose training update the round aggregated
     failures: dict[str, str]
 
 
@@ -272,7 +272,8 @@ class NatsGrid(Grid):
                     mid, ErrorCode.CLIENT_APP_RAISED_EXCEPTION, f"update refused: {problem}"
                 )
                 return
-            self._counters.participants.add(participant_id)
+            if pending.message.metadata.message_type == MessageType.TRAIN:
+                self._counters.participants.add(participant_id)
         reply.metadata.__dict__["_message_id"] = uuid.uuid4().hex
         del self._pending[mid]
         self._replies[mid] = reply

@@ -1,0 +1,56 @@
+# Consortium: one machine, two commands (`make demo`, `make test`). See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PACKAGES := core tasks client-sdk services/coordinator tools bench
+STAMP := $(VENV)/.consortium-installed
+BENCH ?= all
+PYTEST_ARGS ?=
+
+export FLWR_DISABLE_UPDATE_CHECK := 1
+export FLWR_TELEMETRY_ENABLED := 0
+export OMP_NUM_THREADS := 1
+export OPENBLAS_NUM_THREADS := 1
+export MKL_NUM_THREADS := 1
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install up down status demo test bench lint clean
+
+install: $(STAMP)
+
+# torch==2.13.0 first: the CPU build lies on this machine's disk; anything that pulls torch
+# before it would download a multi-GB CUDA build.
+$(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q $(foreach p,$(PACKAGES),-e $(p)) -r requirements-dev.txt
+	@if command -v npm >/dev/null && [ -f web/package.json ]; then (cd web && npm ci && npm run build); fi
+	@touch $(STAMP)
+
+up: install
+	$(VENV)/bin/consortium-platform up
+
+down:
+	@if [ -x $(VENV)/bin/consortium-platform ]; then $(VENV)/bin/consortium-platform down; fi
+
+status:
+	$(VENV)/bin/consortium-platform status
+
+demo: install up
+	$(VENV)/bin/consortium-demo --scenario $${SCENARIO:-medical}
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(PY) -m consortium_bench --bench $(BENCH)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean: down
+	rm -rf var

@@ -1,0 +1,4 @@
+"""Benchmark Flower apps.
+
+Each module ``consortium_bench.apps.<name>`` defines ``server_app`` and ``client_app``.
+"""

@@ -1,0 +1,1 @@
+"""Flower apps used by the integration tests (importable as ``apps.<module>:<attr>``)."""

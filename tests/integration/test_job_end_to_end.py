@@ -1,0 +1,111 @@
+"""A real federated job: coordinator service, 3 client processes, real Postgres and NATS."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import nats
+import numpy as np
+import pytest
+from consortium_core import subjects
+from consortium_core.contracts.events import parse_event
+from safetensors.numpy import load
+from support.processes import Coordinator, client, running
+
+pytestmark = pytest.mark.integration
+
+
+async def _events_for(nats_url: str, job_id: str) -> list[str]:
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    sub = await js.subscribe(subjects.job_event(job_id, "*"), ordered_consumer=True)
+    types = []
+    try:
+        while True:
+            msg = await sub.next_msg(timeout=2)
+            types.append(parse_event(msg.data).type)
+    except nats.errors.TimeoutError:
+        pass
+    await nc.close()
+    return types
+
+
+def test_three_clients_train_digits(tmp_path: Path, database_url: str, nats_server) -> None:
+    coordinator = Coordinator(
+        tmp_path / "coordinator.log", database_url=database_url, nats_url=nats_server.url
+    )
+    clients = [
+        client(
+            tmp_path / f"c{i}.log",
+            f"e2e-{i}",
+            nats_server.url,
+            node_config=f"partition-id={i} num-partitions=3",
+        )
+        for i in range(3)
+    ]
+    with running(coordinator, *clients):
+        coordinator.wait_healthy()
+        coordinator.wait_online([f"e2e-{i}" for i in range(3)])
+        created = coordinator.http.post(
+            "/jobs",
+            json={
+                "task": "digits-cnn",
+                "rounds": 3,
+                "min_participants": 3,
+                "name": "e2e",
+                "config": {"local-epochs": 2},
+            },
+        )
+        assert created.status_code == 201, created.text
+        job_id = created.json()["id"]
+        job = coordinator.wait_job(job_id)
+        assert job["status"] == "completed", job
+        assert job["participants"] == ["e2e-0", "e2e-1", "e2e-2"]
+
+        rounds = coordinator.http.get(f"/jobs/{job_id}/rounds").json()
+        assert [r["number"] for r in rounds] == [0, 1, 2, 3]
+        assert rounds[-1]["metrics"]["accuracy"] > rounds[0]["metrics"]["accuracy"] + 0.3
+        for r in rounds[1:]:
+            assert r["participants"] == ["e2e-0", "e2e-1", "e2e-2"] and r["failures"] == {}
+            assert r["bytes_sent"] > 0 and r["bytes_received"] > 0 and r["duration_s"] > 0
+
+        model = coordinator.http.get(f"/jobs/{job_id}/model")
+        assert model.status_code == 200
+        assert model.headers["x-consortium-round"] == "3"
+        tensors = load(model.content)
+        assert tensors and all(np.isfinite(t).all() for t in tensors.values())
+
+        listed = coordinator.http.get("/jobs", params={"status": "completed"}).json()
+        assert job_id in [j["id"] for j in listed]
+
+    types = asyncio.run(_events_for(nats_server.url, job_id))
+    assert types == ["job_created", "job_started", *["round_completed"] * 4, "job_finished"]
+    assert "refused" not in coordinator.output()
+    assert json.loads(created.text)["run_config"]["num-server-rounds"] == 3
+
+
+def test_bad_requests_get_clear_problems(tmp_path: Path, database_url: str, nats_server) -> None:
+    coordinator = Coordinator(
+        tmp_path / "coordinator.log", database_url=database_url, nats_url=nats_server.url
+    )
+    with running(coordinator):
+        coordinator.wait_healthy()
+        http = coordinator.http
+        r = http.post("/jobs", json={"task": "no-such-task"})
+        assert r.status_code == 422
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["known"] == ["breast-cancer-logreg", "digits-cnn"]
+        r = http.post("/jobs", json={"task": "digits-cnn", "strategy": "FedMagic"})
+        assert r.status_code == 422 and "FedAvg" in r.json()["detail"]
+        r = http.post("/jobs", json={"task": "apps.stock_flower_app:server_app"})
+        assert r.status_code == 422 and "client_task" in r.json()["detail"]
+        r = http.post("/jobs", json={"task": "nowhere.module:app", "client_task": "x:y"})
+        assert r.status_code == 422 and "nowhere" in r.json()["detail"]
+        r = http.post("/jobs", json={"task": "digits-cnn", "rounds": 0})
+        assert r.status_code == 422 and "rounds" in r.json()["detail"]
+        r = http.post("/jobs", json={"task": "digits-cnn", "surprise": 1})
+        assert r.status_code == 422
+        assert http.get("/jobs/0000").status_code == 404
+        assert http.post("/jobs/0000/stop").status_code == 404

@@ -1,0 +1,1 @@
+"""Tools to run Consortium on one machine: infrastructure, platform processes, demos."""
