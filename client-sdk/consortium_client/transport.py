@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from urllib.parse import urlsplit
 
 import nats
 from consortium_core.chunking import Reassembler, split_frame
@@ -36,6 +37,36 @@ FrameHandler = Callable[[str, bytes | bytearray], Awaitable[None]]
 OBJECT_POINTER = b"CSMOBJ1:"
 
 
+async def _reachable(url: str, timeout_s: float) -> bool:
+    parsed = urlsplit(url if "://" in url else f"nats://{url}")
+    try:
+        _reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(parsed.hostname or "127.0.0.1", parsed.port or 4222),
+            timeout_s,
+        )
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True
+
+
+class _QuietErrors:
+    """Logs each distinct NATS error once per ``every_s`` instead of on every retry."""
+
+    def __init__(self, every_s: float = 30.0) -> None:
+        self._every_s = every_s
+        self._last: dict[str, float] = {}
+
+    async def __call__(self, exc: Exception) -> None:
+        text = f"{type(exc).__name__}: {exc}"
+        now = time.monotonic()
+        if now - self._last.get(text, -self._every_s) >= self._every_s:
+            self._last[text] = now
+            log.warning(
+                "NATS error: %s (retrying; repeats are not logged for %.0f s)", text, self._every_s
+            )
+
+
 async def connect(
     url: str,
     *,
@@ -44,7 +75,7 @@ async def connect(
     connect_timeout_s: float = 5.0,
     wait_forever: bool = True,
 ) -> NatsClient:
-    """Connect to NATS, retrying with a clear log line until it answers; reconnect forever."""
+    """Connect to NATS, waiting with a clear log line until it answers; reconnect forever."""
 
     async def on_disconnect() -> None:
         log.warning("NATS connection lost (%s); reconnecting", url)
@@ -52,32 +83,40 @@ async def connect(
     async def on_reconnect() -> None:
         log.info("NATS connection restored (%s)", url)
 
+    quiet = _QuietErrors()
+
     async def on_error(exc: Exception) -> None:
-        log.warning("NATS error: %s", exc)
+        await quiet(exc)
 
     attempt = 0
     while True:
         attempt += 1
-        try:
-            return await nats.connect(
-                url,
-                name=name,
-                tls=tls,  # type: ignore[arg-type]
-                connect_timeout=connect_timeout_s,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=0.5,
-                allow_reconnect=True,
-                pending_size=256 * 1024 * 1024,
-                disconnected_cb=on_disconnect,
-                reconnected_cb=on_reconnect,
-                error_cb=on_error,
-            )
-        except Exception as exc:  # nats raises several unrelated types for "not up yet"
-            if not wait_forever:
-                raise
-            delay = min(5.0, 0.5 * attempt)
-            log.warning("NATS at %s not reachable (%s); retrying in %.1f s", url, exc, delay)
-            await asyncio.sleep(delay)
+        if await _reachable(url, connect_timeout_s):
+            try:
+                return await nats.connect(
+                    url,
+                    name=name,
+                    tls=tls,  # type: ignore[arg-type]
+                    connect_timeout=connect_timeout_s,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    allow_reconnect=True,
+                    pending_size=256 * 1024 * 1024,
+                    disconnected_cb=on_disconnect,
+                    reconnected_cb=on_reconnect,
+                    error_cb=on_error,
+                )
+            except Exception as exc:  # nats raises several unrelated types for "not ready"
+                if not wait_forever:
+                    raise
+                reason = f"{type(exc).__name__}: {exc}"
+        elif not wait_forever:
+            raise ConnectionError(f"NATS at {url} is not reachable")
+        else:
+            reason = "connection refused or timed out"
+        delay = min(5.0, 0.5 * attempt)
+        log.warning("NATS at %s not reachable (%s); retrying in %.1f s", url, reason, delay)
+        await asyncio.sleep(delay)
 
 
 async def publish_frame(nc: NatsClient, subject: str, buffers: Sequence[bytes]) -> int:

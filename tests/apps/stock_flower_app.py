@@ -5,7 +5,7 @@ Nothing here knows about Consortium: the test runs it unmodified on Consortium's
 """
 
 import torch
-from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg
@@ -71,7 +71,7 @@ def main(grid: Grid, context: Context) -> None:
     result = strategy.start(
         grid=grid,
         initial_arrays=ArrayRecord(Net().state_dict()),
-        train_config={"lr": 0.1},
+        train_config=ConfigRecord({"lr": 0.1}),
         num_rounds=num_rounds,
     )
     print("Final train metrics:", result.train_metrics_clientapp)
