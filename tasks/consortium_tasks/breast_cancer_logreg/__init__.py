@@ -1,0 +1,1 @@
+"""Task ``breast-cancer-logreg``: logistic regression on 30 numeric features."""

@@ -1,0 +1,117 @@
+"""What a built-in ClientApp reads from its Context and messages: which data, which settings.
+
+``context.node_config`` chooses the data, read once per process and cached (the client runtime
+is long-lived and calls the ClientApp many times):
+
+- simulated participants: ``partition-id`` (int), ``num-partitions`` (int), ``partition``
+  (str, default ``"dirichlet(0.5)"``), ``seed`` (int, default 42);
+- a participant's own data: ``data-path`` (an image folder or a CSV file) and, for CSV,
+  ``label-column``.
+
+Hyper-parameters come from the message's config, else ``context.run_config``, else the task's
+defaults: ``local-epochs``, ``learning-rate``, ``batch-size`` (and ``proximal-mu`` from FedProx).
+
+>>> from consortium_tasks.registry import HyperParams
+>>> hyperparams(HyperParams(2, 0.05, 32), {"learning-rate": 0.1}, {"batch-size": 8})
+HyperParams(local_epochs=2, learning_rate=0.1, batch_size=8)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+import torch
+
+from .data import load_partition
+from .errors import DatasetError
+from .registry import HyperParams
+
+__all__ = [
+    "DEFAULT_PARTITION",
+    "DEFAULT_SEED",
+    "hyperparams",
+    "load_node_data",
+    "proximal_mu",
+    "read_int",
+    "training_seed",
+]
+
+DEFAULT_PARTITION = "dirichlet(0.5)"
+DEFAULT_SEED = 42
+Tensors = tuple[torch.Tensor, torch.Tensor]
+UserDataLoader = Callable[[Mapping[str, Any]], Tensors]
+
+
+def read_int(config: Mapping[str, Any], key: str, default: int | None = None) -> int:
+    """``config[key]`` as an int (ints written as text or float accepted), with a clear error."""
+    value = config.get(key, default)
+    if value is None:
+        raise DatasetError(f"node config has no {key!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise DatasetError(f"{key!r} must be an integer, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise DatasetError(f"{key!r} must be an integer, got {value!r}") from None
+    if not number.is_integer():
+        raise DatasetError(f"{key!r} must be an integer, got {value!r}")
+    return int(number)
+
+
+def hyperparams(
+    defaults: HyperParams, run_config: Mapping[str, Any], config: Mapping[str, Any]
+) -> HyperParams:
+    """Local training settings: message config, else run config, else the task's defaults."""
+
+    def pick(key: str, default: float) -> Any:
+        return config.get(key, run_config.get(key, default))
+
+    return HyperParams(
+        local_epochs=int(pick("local-epochs", defaults.local_epochs)),
+        learning_rate=float(pick("learning-rate", defaults.learning_rate)),
+        batch_size=int(pick("batch-size", defaults.batch_size)),
+    )
+
+
+def proximal_mu(config: Mapping[str, Any]) -> float:
+    """FedProx's proximal weight if the strategy sent one, else 0."""
+    return float(config.get("proximal-mu", 0.0))
+
+
+def training_seed(node_config: Mapping[str, Any], config: Mapping[str, Any]) -> int:
+    """A seed for local shuffling that differs per participant and per round."""
+    base = read_int(node_config, "seed", DEFAULT_SEED)
+    partition = read_int(node_config, "partition-id", 0)
+    server_round = read_int(config, "server-round", 0)
+    return base * 1_000_003 + partition * 1_009 + server_round
+
+
+def load_node_data(
+    task: str, node_config: Mapping[str, Any], load_user_data: UserDataLoader
+) -> Tensors:
+    """This participant's training data, chosen by ``node_config`` and cached per process."""
+    frozen = tuple(sorted((str(k), v) for k, v in node_config.items()))
+    return _cached_node_data(task, frozen, load_user_data)
+
+
+@lru_cache(maxsize=16)
+def _cached_node_data(
+    task: str, frozen_config: tuple[tuple[str, Any], ...], load_user_data: UserDataLoader
+) -> Tensors:
+    node_config = dict(frozen_config)
+    if node_config.get("data-path"):
+        return load_user_data(node_config)
+    if "partition-id" not in node_config or "num-partitions" not in node_config:
+        raise DatasetError(
+            "node config must give 'partition-id' and 'num-partitions' (simulated data) "
+            "or 'data-path' (your own data)"
+        )
+    return load_partition(
+        task,
+        partition_id=read_int(node_config, "partition-id"),
+        num_partitions=read_int(node_config, "num-partitions"),
+        partitioner_spec=str(node_config.get("partition", DEFAULT_PARTITION)),
+        seed=read_int(node_config, "seed", DEFAULT_SEED),
+    )

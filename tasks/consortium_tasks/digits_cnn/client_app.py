@@ -1,0 +1,50 @@
+"""ClientApp of task ``digits-cnn``, written as in Flower's documentation."""
+
+from __future__ import annotations
+
+from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from consortium_tasks.client_settings import hyperparams, proximal_mu, training_seed
+from consortium_tasks.digits_cnn.task import TASK, build_model, load_data
+from consortium_tasks.training import evaluate_model, train_model
+
+__all__ = ["app"]
+
+app = ClientApp()
+
+
+@app.train()
+def train(msg: Message, context: Context) -> Message:
+    """Train the received global model on this participant's data; reply with the new weights."""
+    model = build_model()
+    model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
+    config = msg.content["config"]
+    settings = hyperparams(TASK.defaults, context.run_config, config)
+    x, y = load_data(context.node_config)
+    train_loss = train_model(
+        model,
+        x,
+        y,
+        epochs=settings.local_epochs,
+        learning_rate=settings.learning_rate,
+        batch_size=settings.batch_size,
+        seed=training_seed(context.node_config, config),
+        proximal_mu=proximal_mu(config),
+    )
+    metrics = MetricRecord({"train_loss": train_loss, "num-examples": len(x)})
+    content = RecordDict({"arrays": ArrayRecord(model.state_dict()), "metrics": metrics})
+    return Message(content=content, reply_to=msg)
+
+
+@app.evaluate()
+def evaluate(msg: Message, context: Context) -> Message:
+    """Score the received global model on this participant's data."""
+    model = build_model()
+    model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
+    x, y = load_data(context.node_config)
+    result = evaluate_model(model, x, y)
+    metrics = MetricRecord(
+        {"eval_loss": result.loss, "eval_acc": result.accuracy, "num-examples": len(x)}
+    )
+    return Message(content=RecordDict({"metrics": metrics}), reply_to=msg)
