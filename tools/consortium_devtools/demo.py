@@ -110,7 +110,7 @@ def run_medical(platform: Platform, endpoints: dict[str, Any], report_path: Path
     from consortium_tasks.baselines import train_centralized, train_local_only
     from consortium_tasks.registry import get_task
 
-    participants, rounds, local_epochs, seed = 5, 20, 2, 42
+    participants, rounds, local_epochs, seed = 5, 10, 2, 42
     partition = "dirichlet(0.5)"
     spec = get_task("digits-cnn")
     api = httpx.Client(base_url=str(endpoints["coordinator_url"]) + "/api/v1", timeout=30)
