@@ -101,7 +101,12 @@ def _run(args: argparse.Namespace, settings: ClientSettings) -> int:
             loop.add_signal_handler(sig, runtime.stop)
         await runtime.run()
 
-    asyncio.run(serve())
+    try:  # uvloop moves large models ~1.5x faster than asyncio's default loop (docs/architecture)
+        import uvloop
+
+        uvloop.run(serve())
+    except ImportError:
+        asyncio.run(serve())
     log.info(
         "stopped: %d messages, %d errors, %d refused",
         runtime.stats.messages,
