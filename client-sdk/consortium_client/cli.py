@@ -75,6 +75,8 @@ def _run(args: argparse.Namespace, settings: ClientSettings) -> int:
     from .runtime import ClientRuntime
 
     torch.set_num_threads(settings.threads)
+    # The first optimizer pulls in torch._dynamo (seconds): pay that now, not in round 1.
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
     participant = args.participant or settings.participant_id
     if not participant:
         raise SystemExit(

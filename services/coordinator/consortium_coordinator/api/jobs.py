@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from consortium_core.contracts.events import JobCreated
 from fastapi import APIRouter, Query, Response, status
 
@@ -20,7 +22,8 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobPublic)
 async def create_job(request: JobCreate, session: SessionDep, runner: RunnerDep) -> JobPublic:
     """Create a job; it starts as soon as enough participants are online."""
-    resolved = resolve_job(request)
+    # resolving imports a ServerApp module (torch...): keep it off the event loop
+    resolved = await asyncio.to_thread(resolve_job, request)
     job = await store.add_job(session, request, resolved)
     await runner.publish(
         JobCreated(

@@ -1,0 +1,107 @@
+"""``python -m consortium_bench``: run benchmarks by name (``make bench BENCH=<name>|all``).
+
+Each benchmark is registered in :data:`BENCHMARKS` by name with the import path of a function
+``run(out_dir: Path) -> dict`` (imported only when that benchmark runs) and of a function
+``table(report) -> str``. The CLI writes each report to ``<out>/<name>.json`` and prints its
+table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BENCHMARKS", "Benchmark", "UnknownBenchmarkError", "main", "select"]
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A registered benchmark: ``run`` and ``table`` are ``module:function`` references."""
+
+    name: str
+    description: str
+    run: str
+    table: str
+
+    def load(self) -> tuple[Callable[[Path], dict[str, Any]], Callable[[Mapping[str, Any]], str]]:
+        """Import and return ``(run, table)``."""
+        return _resolve(self.run), _resolve(self.table)
+
+
+def _resolve(ref: str) -> Any:
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+BENCHMARKS: dict[str, Benchmark] = {
+    b.name: b
+    for b in (
+        Benchmark(
+            name="runtime",
+            description="round time vs Flower's SuperLink/SuperNode (N=2, 5) and the rate of a "
+            "46.8 MB model's round trip, through the real coordinator and clients",
+            run="consortium_bench.runtime:run",
+            table="consortium_bench.runtime:table",
+        ),
+    )
+}
+
+
+class UnknownBenchmarkError(ValueError):
+    """A benchmark name that is not registered; the message lists the known ones."""
+
+
+def select(name: str, registry: Mapping[str, Benchmark] = BENCHMARKS) -> list[Benchmark]:
+    """The benchmarks that ``--bench name`` means (``all``: every one, in registry order)."""
+    if name == "all":
+        return list(registry.values())
+    if name not in registry:
+        known = ", ".join(["all", *registry])
+        raise UnknownBenchmarkError(f"unknown benchmark {name!r}; known: {known}")
+    return [registry[name]]
+
+
+def main(argv: list[str] | None = None, registry: Mapping[str, Benchmark] = BENCHMARKS) -> int:
+    """Entry point of ``python -m consortium_bench``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m consortium_bench",
+        description="Run Consortium benchmarks; each writes <out>/<name>.json.",
+        epilog="benchmarks: " + "; ".join(f"{b.name}: {b.description}" for b in registry.values()),
+    )
+    parser.add_argument("--bench", default="all", help="a benchmark name, or all (default)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("var/bench"), help="output folder (default: var/bench)"
+    )
+    parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for bench in registry.values():
+            print(f"{bench.name}: {bench.description}")
+        return 0
+    try:
+        chosen = select(args.bench, registry)
+    except UnknownBenchmarkError as err:
+        parser.error(str(err))  # exits with status 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    for bench in chosen:
+        run, table = bench.load()
+        t0 = time.monotonic()
+        report = run(args.out)
+        report.setdefault("wall_s", time.monotonic() - t0)
+        path = args.out / f"{bench.name}.json"
+        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        print(f"== {bench.name} ==")
+        print(table(report))
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
