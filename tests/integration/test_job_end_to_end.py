@@ -10,6 +10,7 @@ import nats
 import numpy as np
 import pytest
 from consortium_core import subjects
+from consortium_core.contracts.audit import AUDIT_WILDCARD, AuditRecord
 from consortium_core.contracts.events import parse_event
 from safetensors.numpy import load
 from support.processes import Coordinator, client, running
@@ -30,6 +31,21 @@ async def _events_for(nats_url: str, job_id: str) -> list[str]:
         pass
     await nc.close()
     return types
+
+
+async def _audit_for(nats_url: str, job_id: str) -> list[AuditRecord]:
+    nc = await nats.connect(nats_url)
+    sub = await nc.jetstream().subscribe(AUDIT_WILDCARD, ordered_consumer=True)
+    records = []
+    try:
+        while True:
+            record = AuditRecord.model_validate_json((await sub.next_msg(timeout=2)).data)
+            if record.data.get("job_id") == job_id:
+                records.append(record)
+    except nats.errors.TimeoutError:
+        pass
+    await nc.close()
+    return records
 
 
 def test_three_clients_train_digits(tmp_path: Path, database_url: str, nats_server) -> None:
@@ -83,6 +99,15 @@ def test_three_clients_train_digits(tmp_path: Path, database_url: str, nats_serv
     types = asyncio.run(_events_for(nats_server.url, job_id))
     assert types == ["job_created", "job_started", *["round_completed"] * 4, "job_finished"]
     assert "refused" not in coordinator.output()
+    audit = asyncio.run(_audit_for(nats_server.url, job_id))
+    assert audit[0].kind == "job_created"
+    exchanges = [r.data for r in audit if r.kind == "parameter_exchange"]
+    # 3 rounds x 3 participants x (train, evaluate) x (to, from)
+    assert len(exchanges) == 36
+    assert {e["round"] for e in exchanges} == {1, 2, 3}
+    assert all(len(e["digest"]) == 64 and e["bytes"] > 0 for e in exchanges)
+    sent = [e for e in exchanges if e["direction"] == "to_participant"]
+    assert {e["participant_id"] for e in sent} == {"e2e-0", "e2e-1", "e2e-2"}
     assert json.loads(created.text)["run_config"]["num-server-rounds"] == 3
 
 

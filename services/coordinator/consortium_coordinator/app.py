@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from .api import jobs, participants
 from .api.problems import install_problem_handlers
+from .audit import AuditPublisher
 from .db.bootstrap import ensure_database, migrate, wait_for_postgres
 from .events import EventPublisher
 from .jobs import store
@@ -47,18 +48,21 @@ def create_app(settings: CoordinatorSettings | None = None) -> FastAPI:
             )
             if left:
                 log.warning("marked %d unfinished job(s) from a previous run as failed", left)
-        nc = await connect(settings.nats_url, name="coordinator")
+        nc = await connect(settings.nats_url, name="coordinator", tls=settings.nats_tls())
         presence = Presence(timeout_s=settings.presence_timeout_s)
         hub = NatsHub(nc, presence)
         await hub.start()
         events = EventPublisher(nc)
         await events.ensure_stream()
         checkpoints = CheckpointStore(nc, settings.checkpoint_bucket)
+        audit = AuditPublisher(nc, asyncio.get_running_loop())
+        await audit.ensure_stream()
         runner = JobRunner(
             hub=hub,
             sessions=sessions,
             events=events,
             checkpoints=checkpoints,
+            audit=audit,
             participant_wait_s=settings.participant_wait_s,
             round_timeout_s=settings.round_timeout_s,
         )
@@ -71,6 +75,7 @@ def create_app(settings: CoordinatorSettings | None = None) -> FastAPI:
             yield
         finally:
             await runner.shutdown()
+            await asyncio.to_thread(audit.close)
             await hub.close()
             await nc.drain()
             await engine.dispose()

@@ -6,6 +6,7 @@ prefixed ``CONSORTIUM_COORDINATOR_`` (for example ``CONSORTIUM_COORDINATOR_PORT=
 
 from __future__ import annotations
 
+import ssl
 from functools import lru_cache
 
 from pydantic import Field
@@ -26,6 +27,9 @@ class CoordinatorSettings(BaseSettings):
         description="SQLAlchemy async URL of the coordinator's Postgres database",
     )
     nats_url: str = "nats://127.0.0.1:4222"
+    nats_ca_file: str | None = Field(None, description="CA that signed the NATS server (tls://)")
+    nats_cert_file: str | None = Field(None, description="the coordinator's client certificate")
+    nats_key_file: str | None = Field(None, description="the key of that certificate")
     host: str = "127.0.0.1"
     port: int = 8700
     presence_timeout_s: float = Field(5.0, description="a participant silent this long is offline")
@@ -35,6 +39,15 @@ class CoordinatorSettings(BaseSettings):
     round_timeout_s: float = Field(600.0, description="longest wait for replies in one phase")
     checkpoint_bucket: str = "consortium-checkpoints"
     run_migrations: bool = Field(True, description="apply Alembic migrations at start-up")
+
+    def nats_tls(self) -> ssl.SSLContext | None:
+        """TLS context for NATS when a CA is configured (mutual TLS when a cert is too)."""
+        if not self.nats_ca_file:
+            return None
+        context = ssl.create_default_context(cafile=self.nats_ca_file)
+        if self.nats_cert_file and self.nats_key_file:
+            context.load_cert_chain(self.nats_cert_file, self.nats_key_file)
+        return context
 
 
 @lru_cache

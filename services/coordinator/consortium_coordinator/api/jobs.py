@@ -34,6 +34,11 @@ async def create_job(request: JobCreate, session: SessionDep, runner: RunnerDep)
             config=job.run_config,
         )
     )
+    await runner.audit(
+        "job_created",
+        "api",
+        {"job_id": job.id, "task": job.task, "strategy": job.strategy, "rounds": job.rounds},
+    )
     runner.launch(job.id)
     return JobPublic.model_validate(job)
 
@@ -59,7 +64,9 @@ async def get_job(job_id: str, session: SessionDep) -> JobPublic:
 @router.post("/{job_id}/stop", response_model=JobPublic)
 async def stop_job(job_id: str, runner: RunnerDep) -> JobPublic:
     """Stop a pending or running job (409 if it already ended)."""
-    return JobPublic.model_validate(await runner.stop(job_id))
+    job = await runner.stop(job_id)
+    await runner.audit("job_stopped", "api", {"job_id": job_id, "status": job.status})
+    return JobPublic.model_validate(job)
 
 
 @router.get("/{job_id}/rounds", response_model=list[RoundPublic])

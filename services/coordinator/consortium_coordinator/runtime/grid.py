@@ -17,8 +17,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from consortium_core.contracts.audit import Direction
 from consortium_core.errors import InvalidUpdateError, WireFormatError
 from consortium_core.validation import check_update
 from consortium_core.wire import decode_frame, encode_frame, frame_size
@@ -30,11 +31,27 @@ from flwr.supercore.run import Run
 from ..errors import JobStoppedError, RoundFailedError
 from .hub import NatsHub
 
-__all__ = ["NatsGrid", "RoundReport"]
+__all__ = ["ExchangeRecorder", "NatsGrid", "RoundReport"]
 
 log = logging.getLogger(__name__)
 
 SERVER_NODE_ID = 0
+
+
+class ExchangeRecorder(Protocol):
+    """Receives every parameter exchange for the audit log (see ``audit.AuditPublisher``)."""
+
+    def __call__(
+        self,
+        *,
+        job_id: str,
+        server_round: int,
+        participant_id: str,
+        direction: Direction,
+        message_type: str,
+        message_id: str,
+        frame: Sequence[bytes | bytearray | memoryview],
+    ) -> None: ...
 
 
 @dataclass
@@ -80,6 +97,7 @@ class NatsGrid(Grid):
         min_participants: int,
         stop_requested: threading.Event,
         on_round_end: Callable[[RoundReport], None] | None = None,
+        on_exchange: ExchangeRecorder | None = None,
     ) -> None:
         self._hub = hub
         self.job_id = job_id
@@ -88,6 +106,8 @@ class NatsGrid(Grid):
         self.min_participants = min_participants
         self._stop = stop_requested
         self._on_round_end = on_round_end
+        self._on_exchange = on_exchange
+        self._round = 1  # the round in progress; advanced by on_round_end
         self._run: Run | None = None
         self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._pending: dict[str, _Pending] = {}
@@ -178,6 +198,7 @@ class NatsGrid(Grid):
     ) -> None:
         """Called by the ServerApp (``notify_round_end``) after each round, and for round 0."""
         counters, self._counters = self._counters, _RoundCounters()
+        self._round = server_round + 1
         report = RoundReport(
             server_round=server_round,
             arrays=arrays,
@@ -215,9 +236,28 @@ class NatsGrid(Grid):
             message, {"job_id": self.job_id, "task": self.task, "run_config": self.run_config}
         )
         sent = self._hub.send_from_thread(entry.participant_id, buffers)
+        self._record(entry.participant_id, "to_participant", message, buffers)
         self._counters.bytes_sent += sent
         self.total_bytes_sent += sent
         return message_id
+
+    def _record(
+        self,
+        participant_id: str,
+        direction: Direction,
+        message: Message,
+        frame: Sequence[bytes | bytearray | memoryview],
+    ) -> None:
+        if self._on_exchange is not None:
+            self._on_exchange(
+                job_id=self.job_id,
+                server_round=self._round,
+                participant_id=participant_id,
+                direction=direction,
+                message_type=message.metadata.message_type,
+                message_id=message.metadata.message_id,
+                frame=frame,
+            )
 
     def _process_inbox(self, *, block_s: float) -> None:
         try:
@@ -274,6 +314,7 @@ class NatsGrid(Grid):
                 return
             if pending.message.metadata.message_type == MessageType.TRAIN:
                 self._counters.participants.add(participant_id)
+        self._record(participant_id, "from_participant", pending.message, frame)
         reply.metadata.__dict__["_message_id"] = uuid.uuid4().hex
         del self._pending[mid]
         self._replies[mid] = reply

@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from consortium_core.contracts.audit import AuditRecord
 from consortium_core.contracts.events import (
     JobCreated,
     JobFailed,
@@ -29,6 +30,7 @@ from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ..audit import AuditPublisher
 from ..db.models import Job, JobStatus
 from ..errors import JobStateError, JobStoppedError, NotEnoughParticipantsError, RoundFailedError
 from ..events import EventPublisher
@@ -58,6 +60,7 @@ class JobRunner:
         sessions: async_sessionmaker[AsyncSession],
         events: EventPublisher,
         checkpoints: CheckpointStore,
+        audit: AuditPublisher,
         participant_wait_s: float,
         round_timeout_s: float,
     ) -> None:
@@ -65,6 +68,7 @@ class JobRunner:
         self._sessions = sessions
         self._events = events
         self._checkpoints = checkpoints
+        self._audit = audit
         self._participant_wait_s = participant_wait_s
         self._round_timeout_s = round_timeout_s
         self._active: dict[str, _Active] = {}
@@ -72,6 +76,10 @@ class JobRunner:
     async def publish(self, event: JobCreated) -> None:
         """Publish an event about a job (used by the API for ``job created``)."""
         await self._events.publish(event)
+
+    async def audit(self, kind: str, actor: str, data: dict[str, object]) -> None:
+        """Record a job action in the audit log."""
+        await self._audit.publish(AuditRecord(kind=kind, actor=actor, data=data))
 
     def launch(self, job_id: str) -> None:
         """Start supervising a pending job in the background."""
@@ -131,6 +139,7 @@ class JobRunner:
                 min_participants=job.min_participants,
                 stop_requested=active.stop,
                 on_round_end=self._round_sink(job_id, asyncio.get_running_loop()),
+                on_exchange=self._audit.exchange,
             )
             self._hub.register(job_id, grid)
             try:

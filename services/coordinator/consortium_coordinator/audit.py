@@ -1,0 +1,102 @@
+"""Publishing audit records (parameter exchanges, job actions) to the ``CONSORTIUM_AUDIT`` stream.
+
+Digests of large frames are computed on a worker thread (hashlib releases the GIL), off the
+path of the round; records keep their order because one worker publishes them one by one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from consortium_core.contracts.audit import (
+    AUDIT_STREAM,
+    AUDIT_WILDCARD,
+    AuditRecord,
+    Direction,
+    audit_subject,
+)
+from nats.aio.client import Client as NatsClient
+from nats.js.api import StreamConfig
+from nats.js.errors import BadRequestError
+
+__all__ = ["AuditPublisher", "frame_digest"]
+
+log = logging.getLogger(__name__)
+ACTOR = "service:coordinator"
+
+
+def frame_digest(frame: Sequence[bytes | bytearray | memoryview]) -> str:
+    """SHA-256 of a frame given as its buffers or chunk payloads, in order."""
+    digest = hashlib.sha256()
+    for piece in frame:
+        digest.update(piece)
+    return digest.hexdigest()
+
+
+class AuditPublisher:
+    """Durable, ordered publication of audit records; failures are logged, never fatal."""
+
+    def __init__(self, nc: NatsClient, loop: asyncio.AbstractEventLoop) -> None:
+        self._js = nc.jetstream()
+        self._loop = loop
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit")
+
+    async def ensure_stream(self) -> None:
+        """Create the audit stream if missing (file storage, kept until consumed into the log)."""
+        config = StreamConfig(name=AUDIT_STREAM, subjects=[AUDIT_WILDCARD])
+        try:
+            await self._js.add_stream(config)
+        except BadRequestError:
+            await self._js.update_stream(config)
+
+    async def publish(self, record: AuditRecord) -> None:
+        """Publish one record."""
+        try:
+            await self._js.publish(
+                audit_subject(record.kind), record.model_dump_json().encode(), timeout=5
+            )
+        except Exception as exc:  # NATS down: say what the audit log misses
+            log.warning("audit record %s not published: %s (%s)", record.kind, exc, record.data)
+
+    def exchange(
+        self,
+        *,
+        job_id: str,
+        server_round: int,
+        participant_id: str,
+        direction: Direction,
+        message_type: str,
+        message_id: str,
+        frame: Sequence[bytes | bytearray | memoryview],
+    ) -> None:
+        """Record one parameter exchange (callable from any thread; returns at once)."""
+        self._worker.submit(
+            self._digest_and_publish,
+            {
+                "job_id": job_id,
+                "round": server_round,
+                "participant_id": participant_id,
+                "direction": direction,
+                "message_type": message_type,
+                "message_id": message_id,
+            },
+            list(frame),
+        )
+
+    def _digest_and_publish(self, data: dict[str, Any], frame: list[bytes]) -> None:
+        data = {**data, "digest": frame_digest(frame), "bytes": sum(len(p) for p in frame)}
+        record = AuditRecord(kind="parameter_exchange", actor=ACTOR, data=data)
+        future = asyncio.run_coroutine_threadsafe(self.publish(record), self._loop)
+        try:
+            future.result(timeout=15)
+        except Exception as exc:  # loop closing at shutdown
+            log.warning("audit record not published: %s", exc)
+
+    def close(self) -> None:
+        """Finish pending records (at shutdown)."""
+        self._worker.shutdown(wait=True)
