@@ -1,0 +1,1 @@
+"""Consortium registry: participants, operators, enrollment, the internal CA and the audit log."""

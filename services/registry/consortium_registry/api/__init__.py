@@ -1,0 +1,1 @@
+"""HTTP edge of the registry: thin routes over the logic modules, errors as problem+json."""

@@ -1,0 +1,1 @@
+"""The registry's tables, their migrations and the functions that bootstrap them."""

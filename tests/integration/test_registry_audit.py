@@ -1,0 +1,128 @@
+"""The audit log in Postgres: security events recorded, a chain that verifies, appends that never
+fork, a trigger that refuses edits, and verification naming the row edited behind its back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import asyncpg
+import pytest
+from consortium_core.audit import AuditEntry, verify_chain
+from support.registry import Registry, make_csr, running_registry
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def registry(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    with running_registry(postgres_url, tmp_path_factory.mktemp("registry")) as service:
+        yield service
+
+
+def all_entries(registry: Registry) -> list[dict]:
+    entries: list[dict] = []
+    with registry.admin() as admin:
+        while page := admin.get(
+            "/audit", params={"after_seq": entries[-1]["seq"] if entries else 0, "limit": 7}
+        ).json():
+            entries += page
+    return entries
+
+
+async def sql(registry: Registry, *statements: str) -> None:
+    conn = await asyncpg.connect(registry.dsn)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def test_security_events_are_recorded(registry: Registry) -> None:
+    participant_id, key_pem, cert_pem = registry.enroll_new("audited")
+    with registry.client(cert_pem=cert_pem, key_pem=key_pem) as http:
+        assert http.post("/certificates/renew", json={"csr_pem": make_csr()[1]}).status_code == 201
+    with registry.client() as http:
+        failed = http.post("/auth/login", json={"username": "admin", "password": "wrong-guess"})
+    assert failed.status_code == 401 and failed.headers["www-authenticate"] == "Bearer"
+    with registry.admin() as admin:
+        admin.post(f"/participants/{participant_id}/revoke", json={"reason": "audit test"})
+    entries = all_entries(registry)
+    kinds = [e["kind"] for e in entries]
+    for kind in (
+        "operator_created",
+        "operator_login_succeeded",
+        "operator_login_failed",
+        "participant_created",
+        "enrollment_token_created",
+        "participant_enrolled",
+        "certificate_renewed",
+        "participant_revoked",
+    ):
+        assert kind in kinds, kind
+    failure = next(e for e in entries if e["kind"] == "operator_login_failed")
+    assert failure["actor"] == "operator:admin" and "wrong-guess" not in json.dumps(failure)
+    enrolled = next(e for e in entries if e["kind"] == "participant_enrolled")
+    assert enrolled["actor"] == f"participant:{participant_id}"
+    revoked = next(e for e in entries if e["kind"] == "participant_revoked")
+    assert revoked["data"]["reason"] == "audit test" and len(revoked["data"]["certificates"]) == 2
+    assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
+
+
+def test_concurrent_appends_never_fork_the_chain(registry: Registry) -> None:
+    def bad_login(i: int) -> int:
+        with registry.client() as http:
+            body = {"username": f"nobody-{i}", "password": "x"}
+            return http.post("/auth/login", json=body).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        assert set(pool.map(bad_login, range(32))) == {401}
+    with registry.admin() as admin:
+        result = admin.get("/audit/verify").json()
+    assert result["ok"] and result["first_broken_seq"] is None
+    assert result["checked"] == len(all_entries(registry))
+
+
+def test_the_export_verifies_offline(registry: Registry) -> None:
+    with registry.admin() as admin:
+        response = admin.get("/audit/export")
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    lines = response.text.splitlines()
+    entries = [AuditEntry.from_mapping(json.loads(line)) for line in lines]
+    assert verify_chain(entries).ok and len(entries) == len(all_entries(registry))
+
+
+def test_the_table_refuses_update_delete_and_truncate(registry: Registry) -> None:
+    for statement in (
+        "UPDATE audit_log SET actor = 'mallory' WHERE seq = 1",
+        "DELETE FROM audit_log WHERE seq = 1",
+        "TRUNCATE audit_log",
+    ):
+        with pytest.raises(asyncpg.PostgresError, match="append-only"):
+            asyncio.run(sql(registry, statement))
+
+
+def test_editing_a_row_behind_the_triggers_back_is_named(registry: Registry) -> None:
+    """Runs last in this module: it leaves the chain broken."""
+    with registry.admin() as admin:
+        assert admin.get("/audit/verify").json()["ok"]
+    target = next(e for e in all_entries(registry) if e["kind"] == "participant_enrolled")
+    forged = json.dumps({**target["data"], "participant_id": "someone-else"})
+    asyncio.run(
+        sql(
+            registry,
+            "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_delete",
+            f"UPDATE audit_log SET data = '{forged}'::json WHERE seq = {target['seq']}",
+            "ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update_delete",
+        )
+    )
+    with registry.admin() as admin:
+        result = admin.get("/audit/verify").json()
+    assert result["ok"] is False
+    assert result["first_broken_seq"] == target["seq"]
+    assert "altered" in result["reason"]
+    assert result["checked"] == target["seq"]
