@@ -1,8 +1,10 @@
 """``consortium-client``: what a participant runs.
 
-``run`` serves Flower ClientApps (built-in tasks by name, any ClientApp by ``--app
-pkg.module:attr``) until stopped; ``status`` asks the coordinator whether this participant is
-seen online. Enrollment and the privacy-budget ledger arrive with their issues.
+``enroll`` makes this participant's key pair here and gets its certificate from the registry
+with a one-time token; ``run`` serves Flower ClientApps (built-in tasks by name, any ClientApp by
+``--app pkg.module:attr``) until stopped, over mutual TLS with the enrolled identity when there is
+one (renewing the certificate by itself); ``status`` asks the coordinator whether this
+participant is seen online. The privacy-budget ledger arrives with its issue.
 """
 
 from __future__ import annotations
@@ -14,11 +16,17 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import httpx
 from consortium_core.errors import ConsortiumError
 
 from .settings import ClientSettings
+
+if TYPE_CHECKING:
+    from .identity import Identity
 
 __all__ = ["main"]
 
@@ -28,9 +36,33 @@ log = logging.getLogger("consortium_client")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="consortium-client", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    enroll = sub.add_parser(
+        "enroll", help="make this participant's key pair and get its certificate (one-time token)"
+    )
+    enroll.add_argument(
+        "--token", help="one-time enrollment token (or CONSORTIUM_CLIENT_ENROLL_TOKEN)"
+    )
+    enroll.add_argument(
+        "--gateway", help="gateway URL, https://host[:port] (or CONSORTIUM_CLIENT_GATEWAY_URL)"
+    )
+    enroll.add_argument(
+        "--participant", help="participant id: names the default home ~/.consortium/<id>"
+    )
+    enroll.add_argument("--home", type=Path, help="participant home (key, certificate, CA)")
+    trust = enroll.add_mutually_exclusive_group()
+    trust.add_argument("--ca-cert", type=Path, help="the CA file the operator handed out")
+    trust.add_argument(
+        "--ca-fingerprint", help="SHA-256 fingerprint of the CA (hex, colons allowed)"
+    )
+    enroll.add_argument("--json", action="store_true", help="print the result as JSON")
     run = sub.add_parser("run", help="serve Flower messages for this participant")
     run.add_argument("--participant", help="participant id (letters, digits, - and _)")
     run.add_argument("--nats", help="NATS URL (default from CONSORTIUM_CLIENT_NATS_URL)")
+    run.add_argument(
+        "--home",
+        type=Path,
+        help="enrolled participant home: connect with its certificate (mutual TLS)",
+    )
     run.add_argument(
         "--task",
         action="append",
@@ -65,7 +97,78 @@ def _configure_logging(as_json: bool) -> None:
     logging.basicConfig(level=logging.INFO, format=fmt, stream=sys.stderr)
 
 
+def _enroll(args: argparse.Namespace, settings: ClientSettings) -> int:
+    from .enrollment import enroll
+
+    token = args.token or (
+        settings.enroll_token.get_secret_value() if settings.enroll_token else None
+    )
+    gateway = args.gateway or settings.gateway_url
+    if not token or not gateway:
+        raise SystemExit("consortium-client enroll: give --token and --gateway")
+    if args.ca_cert or args.ca_fingerprint:
+        ca_cert, ca_fingerprint = args.ca_cert, args.ca_fingerprint
+    else:
+        ca_cert, ca_fingerprint = settings.ca_cert, settings.ca_fingerprint
+    if (ca_cert is None) == (ca_fingerprint is None):
+        raise SystemExit(
+            "consortium-client enroll: give --ca-cert PATH (the CA file from the operator) or "
+            "--ca-fingerprint HEX (its SHA-256); without one the gateway cannot be trusted"
+        )
+    identity = enroll(
+        gateway_url=gateway,
+        token=token,
+        home=args.home or settings.home,
+        participant_id=args.participant or settings.participant_id,
+        ca_cert_path=ca_cert,
+        ca_fingerprint=ca_fingerprint,
+        root=settings.identities_dir,
+    )
+    if args.json:
+        print(json.dumps(identity.describe(), indent=2))
+        return 0
+    print(f"enrolled as {identity.participant_id} at {identity.gateway_url}")
+    print(f"  private key  {identity.key_path} (mode 0600; it never leaves this machine)")
+    print(f"  certificate  {identity.cert_path}")
+    print(f"  valid until  {identity.not_after.isoformat()} (renewed by `run` before then)")
+    print(f"  trusted CA   {identity.ca_path} (sha256 {identity.ca_fingerprint})")
+    print(f"next: consortium-client run --home {identity.home} --nats tls://<host>:4222 --task ...")
+    return 0
+
+
+def _identity_for_run(
+    args: argparse.Namespace, settings: ClientSettings, url: str
+) -> Identity | None:
+    """The enrolled identity ``run`` should use, or ``None`` for a plain ``nats://`` connection."""
+    from .identity import default_home, load_identity
+
+    home = args.home or settings.home
+    if home is None and urlsplit(url).scheme == "tls":
+        participant = args.participant or settings.participant_id
+        if not participant:
+            raise SystemExit(
+                f"consortium-client run: {url} needs an enrolled identity: give --home DIR or "
+                "--participant ID (run `consortium-client enroll --token ... --gateway ...` first)"
+            )
+        home = default_home(participant, root=settings.identities_dir)
+    return None if home is None else load_identity(home)
+
+
 def _run(args: argparse.Namespace, settings: ClientSettings) -> int:
+    nats_url = args.nats or settings.nats_url
+    identity = _identity_for_run(args, settings, nats_url)
+    participant = args.participant or settings.participant_id
+    if identity is not None:
+        if participant and participant != identity.participant_id:
+            raise SystemExit(
+                f"consortium-client run: the identity in {identity.home} is "
+                f"{identity.participant_id}, not {participant}"
+            )
+        participant = identity.participant_id
+    if not participant:
+        raise SystemExit(
+            "consortium-client run: give --participant (or CONSORTIUM_CLIENT_PARTICIPANT_ID)"
+        )
     os.environ.setdefault("FLWR_DISABLE_UPDATE_CHECK", "1")
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
     import torch
@@ -77,11 +180,6 @@ def _run(args: argparse.Namespace, settings: ClientSettings) -> int:
     torch.set_num_threads(settings.threads)
     # The first optimizer pulls in torch._dynamo (seconds): pay that now, not in round 1.
     torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
-    participant = args.participant or settings.participant_id
-    if not participant:
-        raise SystemExit(
-            "consortium-client run: give --participant (or CONSORTIUM_CLIENT_PARTICIPANT_ID)"
-        )
     if not args.task and not args.app:
         raise SystemExit("consortium-client run: allow at least one --task or --app")
     try:
@@ -89,19 +187,44 @@ def _run(args: argparse.Namespace, settings: ClientSettings) -> int:
     except ValueError as exc:
         raise SystemExit(f"consortium-client run: bad --node-config: {exc}") from exc
     apps = load_client_apps(tasks=args.task, apps=args.app)
+    tls = (
+        identity.ssl_context_for_client(server_hostname_check=settings.tls_hostname_check)
+        if identity is not None
+        else None
+    )
     runtime = ClientRuntime(
         participant_id=participant,
-        nats_url=args.nats or settings.nats_url,
+        nats_url=nats_url,
         apps=apps,
         node_config=node_config,
         heartbeat_s=settings.heartbeat_s,
+        tls=tls,
     )
 
     async def serve() -> None:
+        from .enrollment import RenewalLoop
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, runtime.stop)
-        await runtime.run()
+        renewal = None
+        if identity is not None and tls is not None:
+            context = tls
+
+            def present_renewed(renewed: Identity) -> None:
+                # nats-py uses this same context on every (re)connect: new handshakes present
+                # the renewed certificate; the open connection stays up.
+                renewed.reload_into(context)
+
+            renewal = RenewalLoop(
+                identity, on_renewed=present_renewed, fraction=settings.renew_fraction
+            )
+            renewal.start()
+        try:
+            await runtime.run()
+        finally:
+            if renewal is not None:
+                await renewal.stop()
 
     try:  # uvloop moves large models ~1.5x faster than asyncio's default loop (docs/architecture)
         import uvloop
@@ -147,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(getattr(args, "json", False))
     settings = ClientSettings()
     try:
-        return {"run": _run, "status": _status}[args.command](args, settings)
+        return {"enroll": _enroll, "run": _run, "status": _status}[args.command](args, settings)
     except ConsortiumError as exc:
         print(f"consortium-client: {exc}", file=sys.stderr)
         return 2

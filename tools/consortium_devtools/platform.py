@@ -20,8 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from consortium_registry.natsauth.config import NatsServerConfig
+from consortium_registry.natsauth.reloader import NatsAuthorizationFile
 
-from .infra import ensure_nats, ensure_postgres, port_open
+from .infra import ensure_postgres, nats_server_binary, port_open, wait_for_port
+from .pki import PlatformPki, prepare_platform_pki
 
 __all__ = ["Platform", "main"]
 
@@ -35,7 +38,7 @@ class Service:
     name: str
     command: list[str]
     port: int
-    health_path: str
+    health_url: str
     env: dict[str, str]
 
 
@@ -57,6 +60,12 @@ class Platform:
         self.log_dir = self.var / "log"
         self.bin = Path(sys.executable).parent
         self.coordinator_port = int(os.environ.get("CONSORTIUM_COORDINATOR_PORT", "8700"))
+        self.registry_port = int(os.environ.get("CONSORTIUM_REGISTRY_PORT", "8701"))
+        self.nats_port = int(os.environ.get("CONSORTIUM_NATS_PORT", "4223"))
+        self.nats_config = self.var / "nats" / "nats.conf"
+        self.nats_pid_file = self.run_dir / "nats-server.pid"
+        self.operator_password_file = self.run_dir / "operator.password"
+        self.ca_cert = self.var / "pki" / "ca.crt"
 
     def pid_file(self, name: str) -> Path:
         """Where the PID of process ``name`` is recorded."""
@@ -75,7 +84,7 @@ class Platform:
         pid = int(path.read_text().strip() or 0)
         return pid if pid and _alive(pid) else None
 
-    def services(self, *, database_url: str, nats_url: str) -> list[Service]:
+    def services(self, *, database_url: str, nats_url: str, pki: PlatformPki) -> list[Service]:
         """The services, in start order."""
         common = {
             "FLWR_DISABLE_UPDATE_CHECK": "1",
@@ -83,50 +92,117 @@ class Platform:
             "OMP_NUM_THREADS": "1",
             "OPENBLAS_NUM_THREADS": "1",
         }
+        registry_cert, registry_key = pki.service("registry")
+        coordinator_cert, coordinator_key = pki.service("coordinator")
+        nats = "CONSORTIUM_REGISTRY_NATS__"
         return [
+            Service(
+                name="registry",
+                command=[str(self.bin / "consortium-registry")],
+                port=self.registry_port,
+                health_url=f"https://127.0.0.1:{self.registry_port}/api/v1/health",
+                env={
+                    **common,
+                    "CONSORTIUM_REGISTRY_DATABASE_URL": database_url,
+                    "CONSORTIUM_REGISTRY_PORT": str(self.registry_port),
+                    "CONSORTIUM_REGISTRY_PKI_DIR": str(pki.directory),
+                    "CONSORTIUM_REGISTRY_ADMIN_PASSWORD_FILE": str(self.operator_password_file),
+                    "CONSORTIUM_REGISTRY_AUTHORIZATION_SINK": "nats",
+                    f"{nats}URL": nats_url,
+                    f"{nats}CERT_FILE": str(registry_cert),
+                    f"{nats}KEY_FILE": str(registry_key),
+                    f"{nats}PORT": str(self.nats_port),
+                    f"{nats}CONFIG_FILE": str(self.nats_config),
+                    f"{nats}PID_FILE": str(self.nats_pid_file),
+                    f"{nats}STORE_DIR": str(self.var / "nats" / "jetstream"),
+                    f"{nats}SERVER_CERT": str(pki.nats_cert),
+                    f"{nats}SERVER_KEY": str(pki.nats_key),
+                },
+            ),
             Service(
                 name="coordinator",
                 command=[str(self.bin / "consortium-coordinator")],
                 port=self.coordinator_port,
-                health_path="/api/v1/health",
+                health_url=f"http://127.0.0.1:{self.coordinator_port}/api/v1/health",
                 env={
                     **common,
                     "CONSORTIUM_COORDINATOR_DATABASE_URL": database_url,
                     "CONSORTIUM_COORDINATOR_NATS_URL": nats_url,
+                    "CONSORTIUM_COORDINATOR_NATS_CA_FILE": str(pki.ca_cert),
+                    "CONSORTIUM_COORDINATOR_NATS_CERT_FILE": str(coordinator_cert),
+                    "CONSORTIUM_COORDINATOR_NATS_KEY_FILE": str(coordinator_key),
                     "CONSORTIUM_COORDINATOR_PORT": str(self.coordinator_port),
                 },
             ),
         ]
 
+    def _start_nats(self, pki: PlatformPki) -> str:
+        """Our own nats-server with TLS client verification (the registry owns its config)."""
+        url = f"tls://127.0.0.1:{self.nats_port}"
+        if self.running_pid("nats") is not None:
+            return url
+        if port_open("127.0.0.1", self.nats_port):
+            raise RuntimeError(
+                f"port {self.nats_port} for NATS is taken by another program; "
+                "free it or set CONSORTIUM_NATS_PORT"
+            )
+        if not self.nats_config.exists():
+            # First start: no participant yet. The registry rewrites it from its database.
+            server = NatsServerConfig(
+                port=self.nats_port,
+                store_dir=str(self.var / "nats" / "jetstream"),
+                server_cert=str(pki.nats_cert),
+                server_key=str(pki.nats_key),
+                ca_cert=str(pki.ca_cert),
+            )
+            NatsAuthorizationFile(server=server, config_path=self.nats_config, pid_file=None).write(
+                []
+            )
+        log_file = (self.log_dir / "nats.log").open("ab")
+        proc = subprocess.Popen(
+            [nats_server_binary(), "-c", str(self.nats_config), "-P", str(self.nats_pid_file)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=self.root,
+        )
+        self.record_pid("nats", proc.pid)
+        if not wait_for_port("127.0.0.1", self.nats_port, 20):
+            raise RuntimeError("nats-server did not start; see var/log/nats.log")
+        log.info("nats-server (mutual TLS) on %s (pid %d)", url, proc.pid)
+        return url
+
     def up(self) -> dict[str, object]:
         """Start everything that is not running yet; return the endpoints."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         pg = ensure_postgres(self.var)
         database_url = pg.replace("postgresql://", "postgresql+asyncpg://") + "/consortium"
-        if self.running_pid("nats") is not None:
-            nats_url = "nats://127.0.0.1:4222"
-        else:
-            nats_url, nats_pid = ensure_nats(self.var)
-            if nats_pid is not None:
-                self.record_pid("nats", nats_pid)
-        for service in self.services(database_url=database_url, nats_url=nats_url):
+        pki = prepare_platform_pki(self.var / "pki")
+        nats_url = self._start_nats(pki)
+        for service in self.services(database_url=database_url, nats_url=nats_url, pki=pki):
             self._start(service)
         coordinator = f"http://127.0.0.1:{self.coordinator_port}"
+        registry = f"https://127.0.0.1:{self.registry_port}"
         endpoints: dict[str, object] = {
             "gateway_url": coordinator,
             "coordinator_url": coordinator,
+            "registry_url": registry,
             "console_url": None,
             "nats_url": nats_url,
+            "ca_cert": str(self.ca_cert.relative_to(self.root)),
+            "operator": {
+                "username": "admin",
+                "password_file": str(self.operator_password_file.relative_to(self.root)),
+            },
             "database_url": database_url,
-            "ca_cert": None,
-            "operator": None,
             "logs": str(self.log_dir.relative_to(self.root)),
         }
         (self.run_dir / "endpoints.json").write_text(json.dumps(endpoints, indent=2) + "\n")
         return endpoints
 
     def _start(self, service: Service) -> None:
-        health = f"http://127.0.0.1:{service.port}{service.health_path}"
+        health = service.health_url
         if self.running_pid(service.name) is not None and self._healthy(health):
             log.info("%s already running", service.name)
             return
@@ -159,10 +235,10 @@ class Platform:
             f"{service.name} not healthy after 120 s; see var/log/{service.name}.log"
         )
 
-    @staticmethod
-    def _healthy(url: str) -> bool:
+    def _healthy(self, url: str) -> bool:
+        verify: str | bool = str(self.ca_cert) if self.ca_cert.exists() else True
         try:
-            return httpx.get(url, timeout=2).status_code == 200
+            return httpx.get(url, timeout=2, verify=verify).status_code == 200
         except httpx.HTTPError:
             return False
 

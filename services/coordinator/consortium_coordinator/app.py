@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from consortium_client.transport import connect
+from consortium_core.presence import Presence
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
@@ -19,7 +20,6 @@ from .events import EventPublisher
 from .jobs import store
 from .runtime.checkpoints import CheckpointStore
 from .runtime.hub import NatsHub
-from .runtime.presence import Presence
 from .runtime.runner import JobRunner
 from .settings import CoordinatorSettings, get_settings
 

@@ -8,16 +8,19 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from consortium_client.transport import connect
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from .api import audit, auth, enrollment, participants
 from .api.problems import install_problem_handlers
+from .audit_consumer import AuditConsumer, nats_tls_context
 from .authorization import AuthorizationSync, load_sink
 from .db.bootstrap import ensure_database, migrate, wait_for_postgres
 from .files import write_private
 from .operators import ensure_first_admin
 from .pki import RegistryPki, load_or_create_session_secret, prepare_pki
+from .presence import PresenceRecorder
 from .session_tokens import SessionTokens
 from .settings import RegistrySettings, get_settings
 
@@ -62,11 +65,23 @@ def create_app(
         app.state.settings, app.state.sessions = settings, sessions
         app.state.ca, app.state.authorization = ready_pki.ca, authorization
         app.state.tokens = SessionTokens(secret, ttl_s=settings.session_ttl_s)
+        nc, consumer = None, None
+        if settings.nats.url:
+            nc = await connect(settings.nats.url, name="registry", tls=nats_tls_context(settings))
+            consumer = AuditConsumer(nc, sessions)
+            await consumer.start()
+            app.state.presence = PresenceRecorder(nc, sessions)
+            await app.state.presence.start()
         scheme = "https" if settings.tls else "http"
         log.info("registry ready on %s://%s:%d", scheme, settings.host, settings.port)
         try:
             yield
         finally:
+            if consumer is not None:
+                await consumer.stop()
+                await app.state.presence.stop()
+            if nc is not None:
+                await nc.close()
             await engine.dispose()
 
     app = FastAPI(

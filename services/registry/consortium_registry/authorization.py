@@ -55,7 +55,14 @@ class LoggingAuthorizationSink:
 
 SINKS: dict[str, Callable[[RegistrySettings], AuthorizationSink]] = {
     "log": lambda _settings: LoggingAuthorizationSink(),
+    "nats": lambda settings: _nats_sink(settings),
 }
+
+
+def _nats_sink(settings: RegistrySettings) -> AuthorizationSink:
+    from .natsauth.factory import nats_sink
+
+    return nats_sink(settings)
 
 
 def load_sink(settings: RegistrySettings) -> AuthorizationSink:

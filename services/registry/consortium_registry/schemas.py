@@ -114,6 +114,10 @@ class ParticipantPublic(BaseModel):
     created_at: datetime
     revoked_at: datetime | None
     revoke_reason: str | None
+    last_seen_at: datetime | None = Field(
+        None, description="last heartbeat written to the database"
+    )
+    online: bool | None = Field(None, description="heartbeats now (None: the registry has no NATS)")
 
     @classmethod
     def fields_of(cls, p: Participant) -> dict[str, Any]:
@@ -126,6 +130,7 @@ class ParticipantPublic(BaseModel):
             "created_at": p.created_at,
             "revoked_at": p.revoked_at,
             "revoke_reason": p.revoke_reason,
+            "last_seen_at": p.last_seen_at,
         }
 
     @classmethod

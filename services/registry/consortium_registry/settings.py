@@ -12,15 +12,38 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["WEAK_SECRETS", "RegistrySettings", "get_settings"]
+__all__ = [
+    "WEAK_SECRETS",
+    "RegistryNatsSettings",
+    "RegistrySettings",
+    "get_settings",
+]
 
 log = logging.getLogger(__name__)
 
 WEAK_SECRETS = frozenset({"", "changethis", "changeme", "secret", "password", "admin", "dev"})
 """Values that must never protect anything outside ``environment="dev"``."""
+
+
+class RegistryNatsSettings(BaseModel):
+    """NATS as the registry sees it: its own connection, and the server config it writes."""
+
+    url: str | None = Field(
+        None, description="tls://host:port; unset: no audit consumer (the sink may still write)"
+    )
+    cert_file: Path | None = Field(None, description="the registry's client certificate")
+    key_file: Path | None = None
+    config_file: Path = Field(Path("var/nats/nats.conf"), description="written by the 'nats' sink")
+    pid_file: Path = Field(Path("var/run/nats-server.pid"), description="nats-server -P file")
+    host: str = "127.0.0.1"
+    port: int = 4223
+    store_dir: Path = Path("var/nats/jetstream")
+    server_cert: Path = Path("var/pki/nats.crt")
+    server_key: Path = Path("var/pki/nats.key")
+    max_payload: int = 1024 * 1024
 
 
 class RegistrySettings(BaseSettings):
@@ -59,6 +82,7 @@ class RegistrySettings(BaseSettings):
         None, description="first admin's password; generated at first start when unset"
     )
     admin_password_file: Path = Path("var/run/operator.password")
+    nats: RegistryNatsSettings = Field(default_factory=RegistryNatsSettings)
     authorization_sink: str = Field(
         "log",
         description="who learns the active participants: a registered name ('log') or "

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+from consortium_core.presence import Presence
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..runtime.checkpoints import CheckpointStore
-from ..runtime.presence import Presence
 from ..runtime.runner import JobRunner
 
 __all__ = ["CheckpointsDep", "PresenceDep", "RunnerDep", "SessionDep"]

@@ -15,12 +15,11 @@ from consortium_client.transport import publish_frame, subscribe_frames
 from consortium_core import subjects
 from consortium_core.contracts.presence import Heartbeat
 from consortium_core.errors import WireFormatError
+from consortium_core.presence import Presence
 from consortium_core.wire import peek_envelope
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from pydantic import ValidationError
-
-from .presence import Presence
 
 __all__ = ["FrameSink", "NatsHub"]
 

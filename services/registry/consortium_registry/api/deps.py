@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+from consortium_core.presence import Presence
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -54,7 +55,13 @@ def _authorization(request: Request) -> AuthorizationSync:
     return request.app.state.authorization  # type: ignore[no-any-return]
 
 
+def _presence(request: Request) -> Presence | None:
+    recorder = getattr(request.app.state, "presence", None)
+    return recorder.presence if recorder is not None else None
+
+
 SessionDep = Annotated[AsyncSession, Depends(_session)]
+PresenceDep = Annotated[Presence | None, Depends(_presence)]
 SettingsDep = Annotated[RegistrySettings, Depends(_settings)]
 CADep = Annotated[CertificateAuthority, Depends(_ca)]
 TokensDep = Annotated[SessionTokens, Depends(_tokens)]

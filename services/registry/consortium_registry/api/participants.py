@@ -17,7 +17,14 @@ from ..schemas import (
     RevocationResult,
     RevokeRequest,
 )
-from .deps import AdminOperator, AnyOperator, AuthorizationDep, SessionDep, SettingsDep
+from .deps import (
+    AdminOperator,
+    AnyOperator,
+    AuthorizationDep,
+    PresenceDep,
+    SessionDep,
+    SettingsDep,
+)
 from .problems import problems
 
 __all__ = ["router"]
@@ -50,6 +57,7 @@ async def create_participant(
 async def list_participants(
     session: SessionDep,
     operator: AnyOperator,
+    presence: PresenceDep,
     participant_status: Literal["active", "revoked"] | None = Query(None, alias="status"),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
@@ -58,7 +66,13 @@ async def list_participants(
     found = await participants.list_participants(
         session, status=participant_status, limit=limit, offset=offset
     )
-    return [ParticipantPublic.of(p) for p in found]
+    online = {e.participant_id for e in presence.online()} if presence is not None else None
+    return [
+        ParticipantPublic(
+            **ParticipantPublic.fields_of(p), online=None if online is None else p.id in online
+        )
+        for p in found
+    ]
 
 
 @router.get("/{participant_id}", response_model=ParticipantDetail, responses=problems(401, 404))

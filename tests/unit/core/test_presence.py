@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from consortium_coordinator.runtime.presence import Presence
 from consortium_core.contracts.presence import Heartbeat, node_id_for
+from consortium_core.presence import Presence
 
 
 def _beat(pid: str, *, online: bool = True, tasks: tuple[str, ...] = ("digits-cnn",)) -> Heartbeat:

@@ -1,4 +1,8 @@
-"""Which participants are online, from their heartbeats. Thread-safe: read by Grid threads."""
+"""Which participants are online, from their heartbeats (thread-safe; no I/O).
+
+Shared by the coordinator (which schedules only online participants) and the registry (which
+shows presence to operators).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from consortium_core.contracts.presence import Heartbeat
+from .contracts.presence import Heartbeat
 
 __all__ = ["Presence", "PresenceEntry"]
 

@@ -1,0 +1,98 @@
+"""Chaining audit records that other services publish: one durable JetStream consumer.
+
+Services (the coordinator) publish :class:`AuditRecord`s to the ``CONSORTIUM_AUDIT`` stream; the
+registry appends each to its hash-chained log and only then acknowledges it, so a record is
+neither lost when the registry restarts nor chained twice in the normal case (a crash between
+commit and ack re-delivers one record; its ``data`` carries the publisher's message id so a
+reader can tell).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from datetime import UTC, datetime
+
+from consortium_core.contracts.audit import AUDIT_STREAM, AUDIT_WILDCARD, AuditRecord
+from nats.aio.client import Client as NatsClient
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import ConsumerConfig, StreamConfig
+from nats.js.errors import BadRequestError
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from .audit_log import append_audit
+from .settings import RegistrySettings
+
+__all__ = ["AuditConsumer", "nats_tls_context"]
+
+log = logging.getLogger(__name__)
+DURABLE = "registry-audit"
+
+
+def nats_tls_context(settings: RegistrySettings) -> ssl.SSLContext | None:
+    """Client TLS for the registry's own NATS connection (None for a plain nats:// URL)."""
+    nats = settings.nats
+    if not nats.url or not nats.url.startswith("tls://"):
+        return None
+    context = ssl.create_default_context(cafile=str(settings.pki_dir / "ca.crt"))
+    if nats.cert_file and nats.key_file:
+        context.load_cert_chain(str(nats.cert_file), str(nats.key_file))
+    return context
+
+
+class AuditConsumer:
+    """Pulls audit records in order and appends them to the chain."""
+
+    def __init__(self, nc: NatsClient, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._js = nc.jetstream()
+        self._sessions = sessions
+        self._task: asyncio.Task[None] | None = None
+        self.appended = 0
+
+    async def start(self) -> None:
+        """Make sure the stream exists and start consuming."""
+        try:
+            await self._js.add_stream(StreamConfig(name=AUDIT_STREAM, subjects=[AUDIT_WILDCARD]))
+        except BadRequestError:
+            pass  # exists (created by a publisher with the same subjects)
+        self._sub = await self._js.pull_subscribe(
+            AUDIT_WILDCARD,
+            durable=DURABLE,
+            stream=AUDIT_STREAM,
+            config=ConsumerConfig(max_ack_pending=1000),
+        )
+        self._task = asyncio.create_task(self._run(), name="audit-consumer")
+
+    async def stop(self) -> None:
+        """Stop consuming (pending records stay in the stream)."""
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                messages = await self._sub.fetch(100, timeout=1)
+            except NatsTimeout:
+                continue
+            except Exception as exc:  # NATS away: nats-py reconnects; try again shortly
+                log.warning("audit consumer: %s; retrying", exc)
+                await asyncio.sleep(1)
+                continue
+            for msg in messages:
+                await self._append(msg)
+
+    async def _append(self, msg: object) -> None:
+        try:
+            record = AuditRecord.model_validate_json(msg.data)  # type: ignore[attr-defined]
+        except ValidationError as exc:
+            log.warning("audit consumer: dropped a malformed record: %s", exc)
+            await msg.term()  # type: ignore[attr-defined]
+            return
+        at = datetime.fromtimestamp(record.at, UTC)
+        async with self._sessions() as session:
+            await append_audit(session, record.kind, record.actor, record.data, now=at)
+            await session.commit()
+        await msg.ack()  # type: ignore[attr-defined]
+        self.appended += 1
