@@ -10,9 +10,12 @@ import threading
 import time
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
+from . import subjects
 from .contracts.presence import Heartbeat
 
-__all__ = ["Presence", "PresenceEntry"]
+__all__ = ["Presence", "PresenceEntry", "parse_heartbeat"]
 
 
 @dataclass(frozen=True)
@@ -78,3 +81,24 @@ class Presence:
                 if entry.node_id == node_id:
                     return entry
         return None
+
+
+def parse_heartbeat(subject: str, data: bytes) -> Heartbeat:
+    """The heartbeat in ``data``, refused (``ValueError``) unless its sender owns ``subject``.
+
+    >>> beat = Heartbeat(participant_id="h1", node_id=1, tasks=[], sent_at=0.0)
+    >>> parse_heartbeat(subjects.heartbeat("h1"), beat.model_dump_json().encode()).node_id
+    1
+    >>> parse_heartbeat(subjects.heartbeat("h2"), beat.model_dump_json().encode())
+    Traceback (most recent call last):
+    ...
+    ValueError: heartbeat for h1 sent on h2's subject
+    """
+    try:
+        beat = Heartbeat.model_validate_json(data)
+    except ValidationError as exc:
+        raise ValueError(f"malformed heartbeat: {exc}") from exc
+    sender = subjects.participant_from_subject(subject)
+    if beat.participant_id != sender:
+        raise ValueError(f"heartbeat for {beat.participant_id} sent on {sender}'s subject")
+    return beat

@@ -13,13 +13,11 @@ from typing import Protocol
 
 from consortium_client.transport import publish_frame, subscribe_frames
 from consortium_core import subjects
-from consortium_core.contracts.presence import Heartbeat
 from consortium_core.errors import WireFormatError
-from consortium_core.presence import Presence
+from consortium_core.presence import Presence, parse_heartbeat
 from consortium_core.wire import peek_envelope
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from pydantic import ValidationError
 
 __all__ = ["FrameSink", "NatsHub"]
 
@@ -80,16 +78,11 @@ class NatsHub:
 
     async def _on_heartbeat(self, msg: Msg) -> None:
         try:
-            beat = Heartbeat.model_validate_json(msg.data)
-            sender = subjects.participant_from_subject(msg.subject)
-        except (ValidationError, ValueError) as exc:
-            log.warning("ignored a malformed heartbeat on %s: %s", msg.subject, exc)
+            beat = parse_heartbeat(msg.subject, msg.data)
+        except ValueError as exc:
+            log.warning("ignored a heartbeat on %s: %s", msg.subject, exc)
             return
-        if beat.participant_id != sender:
-            log.warning(
-                "ignored heartbeat for %s sent on %s's subject", beat.participant_id, sender
-            )
-            return
+        sender = beat.participant_id
         if self.presence.observe(beat):
             log.info("participant %s is %s", sender, "online" if beat.online else "offline")
             if not beat.online:

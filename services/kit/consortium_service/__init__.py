@@ -1,0 +1,1 @@
+"""Shared edges of the Consortium services (not used by the client SDK)."""
