@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from consortium_registry.files import write_private
 from consortium_registry.natsauth.config import NatsServerConfig
 from consortium_registry.natsauth.reloader import NatsAuthorizationFile
 
@@ -107,6 +109,7 @@ class Platform:
                     "CONSORTIUM_REGISTRY_PORT": str(self.registry_port),
                     "CONSORTIUM_REGISTRY_PKI_DIR": str(pki.directory),
                     "CONSORTIUM_REGISTRY_ADMIN_PASSWORD_FILE": str(self.operator_password_file),
+                    "CONSORTIUM_REGISTRY_ADMIN_PASSWORD": self._operator_password(),
                     "CONSORTIUM_REGISTRY_AUTHORIZATION_SINK": "nats",
                     f"{nats}URL": nats_url,
                     f"{nats}CERT_FILE": str(registry_cert),
@@ -135,6 +138,17 @@ class Platform:
                 },
             ),
         ]
+
+    def _operator_password(self) -> str:
+        """The admin's password on this machine: kept in var/run (0600), made on first use.
+
+        Given to the registry as configuration, so a database that outlived ``var/`` (for
+        example after ``make clean``) still gets an admin whose password is on disk.
+        """
+        path = self.operator_password_file
+        if not path.exists() or not path.read_text().strip():
+            write_private(path, (secrets.token_urlsafe(18) + "\n").encode())
+        return path.read_text().strip()
 
     def _start_nats(self, pki: PlatformPki) -> str:
         """Our own nats-server with TLS client verification (the registry owns its config)."""
@@ -270,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=Path.cwd())
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     platform = Platform(args.root.resolve())
     try:
         if args.command == "up":

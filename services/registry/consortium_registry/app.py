@@ -18,7 +18,7 @@ from .audit_consumer import AuditConsumer, nats_tls_context
 from .authorization import AuthorizationSync, load_sink
 from .db.bootstrap import ensure_database, migrate, wait_for_postgres
 from .files import write_private
-from .operators import ensure_first_admin
+from .operators import enforce_configured_admin, ensure_first_admin
 from .pki import RegistryPki, load_or_create_session_secret, prepare_pki
 from .presence import PresenceRecorder
 from .session_tokens import SessionTokens
@@ -34,6 +34,11 @@ async def _bootstrap_admin(sessions: async_sessionmaker, settings: RegistrySetti
     password = configured.get_secret_value() if configured else secrets.token_urlsafe(18)
     async with sessions() as session:
         created = await ensure_first_admin(session, settings.admin_username, password)
+    if not created and configured is not None:
+        async with sessions() as session:
+            change = await enforce_configured_admin(session, settings.admin_username, password)
+        if change != "unchanged":
+            log.warning("operator %r %s from configuration", settings.admin_username, change)
     if created:
         write_private(settings.admin_password_file, (password + "\n").encode())
         log.info(

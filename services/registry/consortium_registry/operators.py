@@ -24,6 +24,7 @@ from .session_tokens import SessionTokens
 __all__ = [
     "authenticate_bearer",
     "create_operator",
+    "enforce_configured_admin",
     "ensure_first_admin",
     "list_operators",
     "login",
@@ -55,6 +56,44 @@ async def ensure_first_admin(session: AsyncSession, username: str, password: str
     )
     await session.commit()
     return True
+
+
+async def enforce_configured_admin(session: AsyncSession, username: str, password: str) -> str:
+    """Make ``username`` an admin with ``password`` (the deployment configured it).
+
+    Returns what changed: "created", "password_reset" or "unchanged". Used when the admin
+    password comes from configuration, which is then authoritative (a lost password file on one
+    machine is recovered by configuring a new one); each change is an audit entry.
+    """
+    operator = await session.get(Operator, username)
+    if (
+        operator is not None
+        and operator.role == Role.ADMIN
+        and await asyncio.to_thread(verify_password, password, operator.password_hash)
+    ):
+        return "unchanged"
+    password_hash = await asyncio.to_thread(hash_password, password)
+    if operator is None:
+        session.add(
+            Operator(
+                username=username,
+                password_hash=password_hash,
+                role=Role.ADMIN,
+                created_at=datetime.now(UTC),
+            )
+        )
+        change = "created"
+    else:
+        operator.password_hash, operator.role = password_hash, Role.ADMIN
+        change = "password_reset"
+    await append_audit(
+        session,
+        f"operator_{change}",
+        "system",
+        {"username": username, "role": "admin", "source": "configuration"},
+    )
+    await session.commit()
+    return change
 
 
 async def create_operator(
