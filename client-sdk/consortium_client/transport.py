@@ -49,8 +49,14 @@ async def _probe(url: str, tls: object | None, timeout_s: float) -> str | None:
 
     try:
         probe = await asyncio.wait_for(
-            nats.connect(url, tls=tls, connect_timeout=timeout_s,  # type: ignore[arg-type]
-                         allow_reconnect=False, max_reconnect_attempts=0, error_cb=remember),
+            nats.connect(
+                url,
+                tls=tls,
+                connect_timeout=timeout_s,  # type: ignore[arg-type]
+                allow_reconnect=False,
+                max_reconnect_attempts=0,
+                error_cb=remember,
+            ),
             timeout_s + 1,
         )
     except Exception as exc:  # refused, timed out, TLS or authorization failure
