@@ -19,6 +19,7 @@ HyperParams(local_epochs=2, learning_rate=0.1, batch_size=8)
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -31,6 +32,8 @@ from .registry import HyperParams
 __all__ = [
     "DEFAULT_PARTITION",
     "DEFAULT_SEED",
+    "DPSettings",
+    "dp_settings",
     "hyperparams",
     "load_node_data",
     "proximal_mu",
@@ -114,4 +117,41 @@ def _cached_node_data(
         num_partitions=read_int(node_config, "num-partitions"),
         partitioner_spec=str(node_config.get("partition", DEFAULT_PARTITION)),
         seed=read_int(node_config, "seed", DEFAULT_SEED),
+    )
+
+
+@dataclass(frozen=True)
+class DPSettings:
+    """Client-side DP-SGD settings of a job; DP is on when a noise level or target is given."""
+
+    noise_multiplier: float | None
+    target_epsilon: float | None
+    delta: float
+    max_grad_norm: float
+    accountant: str
+    grad_sample_mode: str
+
+
+def dp_settings(run_config: Mapping[str, Any], config: Mapping[str, Any]) -> DPSettings | None:
+    """DP-SGD settings (message config, else run config), or None when DP is off.
+
+    >>> dp_settings({}, {}) is None
+    True
+    >>> dp_settings({"dp-noise-multiplier": 1.1}, {}).delta
+    1e-05
+    """
+
+    def pick(key: str, default: Any = None) -> Any:
+        return config.get(key, run_config.get(key, default))
+
+    sigma, target = pick("dp-noise-multiplier"), pick("dp-target-epsilon")
+    if sigma is None and target is None:
+        return None
+    return DPSettings(
+        noise_multiplier=None if sigma is None else float(sigma),
+        target_epsilon=None if target is None else float(target),
+        delta=float(pick("dp-delta", 1e-5)),
+        max_grad_norm=float(pick("dp-max-grad-norm", 1.0)),
+        accountant=str(pick("dp-accountant", "rdp")),
+        grad_sample_mode=str(pick("dp-grad-sample-mode", "hooks")),
     )

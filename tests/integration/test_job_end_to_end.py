@@ -134,3 +134,50 @@ def test_bad_requests_get_clear_problems(tmp_path: Path, database_url: str, nats
         assert r.status_code == 422
         assert http.get("/jobs/0000").status_code == 404
         assert http.post("/jobs/0000/stop").status_code == 404
+
+
+def test_dp_sgd_job_records_each_participants_spend(
+    tmp_path: Path, database_url: str, nats_server
+) -> None:
+    from consortium_core.privacy import epsilon
+
+    coordinator = Coordinator(
+        tmp_path / "coordinator.log", database_url=database_url, nats_url=nats_server.url
+    )
+    names = ["dp-0", "dp-1"]
+    clients = [
+        client(
+            tmp_path / f"{n}.log",
+            n,
+            nats_server.url,
+            node_config=f"partition-id={i} num-partitions=2",
+        )
+        for i, n in enumerate(names)
+    ]
+    with running(coordinator, *clients):
+        coordinator.wait_healthy()
+        coordinator.wait_online(names)
+        created = coordinator.http.post(
+            "/jobs",
+            json={
+                "task": "digits-cnn",
+                "rounds": 2,
+                "min_participants": 2,
+                "config": {"local-epochs": 1, "dp-noise-multiplier": 1.0, "dp-delta": 1e-5},
+            },
+        )
+        job = coordinator.wait_job(created.json()["id"])
+        assert job["status"] == "completed", job
+        rounds = coordinator.http.get(f"/jobs/{job['id']}/rounds").json()
+    for r in rounds[1:]:
+        assert sorted(r["participant_metrics"]) == names
+        for spend in r["participant_metrics"].values():
+            assert spend["dp_noise_multiplier"] == 1.0 and spend["dp_steps"] > 0
+            recomputed = epsilon(
+                accountant="rdp",
+                noise_multiplier=spend["dp_noise_multiplier"],
+                sample_rate=spend["dp_sample_rate"],
+                steps=int(spend["dp_steps"]),
+                delta=spend["dp_delta"],
+            )
+            assert recomputed == pytest.approx(spend["dp_epsilon_rdp"], rel=0.01)

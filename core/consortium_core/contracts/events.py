@@ -62,6 +62,9 @@ class RoundCompleted(_Event):
     bytes_received: int
     participants: list[str] = Field(default_factory=list)
     failures: dict[str, str] = Field(default_factory=dict, description="participant -> reason")
+    participant_metrics: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="participant -> what it reported with its update"
+    )
     checkpoint: str | None = None
 
 

@@ -6,8 +6,8 @@ from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from consortium_tasks.breast_cancer_logreg.task import TASK, build_model, load_data
-from consortium_tasks.client_settings import hyperparams, proximal_mu, training_seed
-from consortium_tasks.training import evaluate_model, train_model
+from consortium_tasks.local_training import train_locally
+from consortium_tasks.training import evaluate_model
 
 __all__ = ["app"]
 
@@ -19,20 +19,17 @@ def train(msg: Message, context: Context) -> Message:
     """Train the received global model on this participant's data; reply with the new weights."""
     model = build_model()
     model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
-    config = msg.content["config"]
-    settings = hyperparams(TASK.defaults, context.run_config, config)
     x, y = load_data(context.node_config)
-    train_loss = train_model(
+    trained = train_locally(
         model,
         x,
         y,
-        epochs=settings.local_epochs,
-        learning_rate=settings.learning_rate,
-        batch_size=settings.batch_size,
-        seed=training_seed(context.node_config, config),
-        proximal_mu=proximal_mu(config),
+        defaults=TASK.defaults,
+        node_config=context.node_config,
+        run_config=context.run_config,
+        config=msg.content["config"],
     )
-    metrics = MetricRecord({"train_loss": train_loss, "num-examples": len(x)})
+    metrics = MetricRecord({**trained, "num-examples": len(x)})
     content = RecordDict({"arrays": ArrayRecord(model.state_dict()), "metrics": metrics})
     return Message(content=content, reply_to=msg)
 

@@ -71,6 +71,7 @@ class Round(Base):
     bytes_received: Mapped[int] = mapped_column(BigInteger)
     participants: Mapped[list[str]] = mapped_column(JSON, default=list)
     failures: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    participant_metrics: Mapped[dict[str, dict[str, float]]] = mapped_column(JSON, default=dict)
     checkpoint: Mapped[str | None] = mapped_column(String(300), nullable=True)
     checkpoint_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

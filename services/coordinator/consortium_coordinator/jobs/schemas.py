@@ -67,6 +67,10 @@ class RoundPublic(BaseModel):
     bytes_received: int
     participants: list[str]
     failures: dict[str, str]
+    participant_metrics: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="what each participant reported with its update (train loss, dp_* spend)",
+    )
     checkpoint: str | None
     checkpoint_sha256: str | None
 

@@ -23,7 +23,7 @@ from consortium_core.contracts.audit import Direction
 from consortium_core.errors import InvalidUpdateError, WireFormatError
 from consortium_core.validation import check_update
 from consortium_core.wire import decode_frame, encode_frame, frame_size
-from flwr.app import ArrayRecord, Error, Message, MessageType, RecordDict
+from flwr.app import ArrayRecord, Error, Message, MessageType, MetricRecord, RecordDict
 from flwr.common.constant import ErrorCode
 from flwr.serverapp import Grid
 from flwr.supercore.run import Run
@@ -66,6 +66,7 @@ class RoundReport:
     bytes_received: int
     participants: list[str]  # whose training update the round aggregated
     failures: dict[str, str]
+    participant_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -82,6 +83,15 @@ class _RoundCounters:
     bytes_received: int = 0
     participants: set[str] = field(default_factory=set)
     failures: dict[str, str] = field(default_factory=dict)
+    participant_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def _scalar_metrics(reply: Message) -> dict[str, float]:
+    """The numbers a participant reported with its update (its ``metrics`` record)."""
+    record = reply.content.get("metrics") if reply.has_content() else None
+    if not isinstance(record, MetricRecord):
+        return {}
+    return {k: float(v) for k, v in record.items() if isinstance(v, int | float)}
 
 
 class NatsGrid(Grid):
@@ -208,6 +218,7 @@ class NatsGrid(Grid):
             bytes_received=counters.bytes_received,
             participants=sorted(counters.participants),
             failures=dict(counters.failures),
+            participant_metrics=dict(counters.participant_metrics),
         )
         if self._on_round_end is not None:
             self._on_round_end(report)
@@ -314,6 +325,7 @@ class NatsGrid(Grid):
                 return
             if pending.message.metadata.message_type == MessageType.TRAIN:
                 self._counters.participants.add(participant_id)
+                self._counters.participant_metrics[participant_id] = _scalar_metrics(reply)
         self._record(participant_id, "from_participant", pending.message, frame)
         reply.metadata.__dict__["_message_id"] = uuid.uuid4().hex
         del self._pending[mid]

@@ -231,6 +231,7 @@ class JobRunner:
                     "bytes_received": report.bytes_received,
                     "participants": report.participants,
                     "failures": report.failures,
+                    "participant_metrics": report.participant_metrics,
                     "checkpoint": name,
                     "checkpoint_sha256": digest,
                 },
@@ -245,6 +246,7 @@ class JobRunner:
                 bytes_received=report.bytes_received,
                 participants=report.participants,
                 failures=report.failures,
+                participant_metrics=report.participant_metrics,
                 checkpoint=name,
             )
         )
