@@ -8,6 +8,7 @@ from __future__ import annotations
 from .accounting import (
     ACCOUNTANTS,
     PrivacySpend,
+    composed_epsilon,
     epsilon,
     known_accountants,
     noise_multiplier_for,
@@ -19,6 +20,7 @@ __all__ = [
     "PrivacyError",
     "PrivacyParameterError",
     "PrivacySpend",
+    "composed_epsilon",
     "epsilon",
     "known_accountants",
     "noise_multiplier_for",

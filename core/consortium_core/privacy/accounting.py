@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Literal, Self
 
@@ -44,6 +44,7 @@ __all__ = [
     "ACCOUNTANTS",
     "ROUND_TRIP_TOLERANCE",
     "PrivacySpend",
+    "composed_epsilon",
     "epsilon",
     "known_accountants",
     "noise_multiplier_for",
@@ -110,13 +111,41 @@ def epsilon(
     ...
     consortium_core.privacy.errors.PrivacyParameterError: delta must be in (0, 1), got 1.0; ...
     """
+    return composed_epsilon(
+        accountant=accountant, history=[(noise_multiplier, sample_rate, steps)], delta=delta
+    )
+
+
+def composed_epsilon(
+    *, accountant: str, history: Sequence[tuple[float, float, int]], delta: float
+) -> float:
+    """Epsilon of several DP-SGD runs composed: ``history`` holds one
+    ``(noise_multiplier, sample_rate, steps)`` per run (rounds of a job, jobs of a participant).
+
+    Runs with the same noise and rate compose exactly as one run of all their steps.
+
+    >>> one = epsilon(accountant="rdp", noise_multiplier=1.0, sample_rate=0.01, steps=1000,
+    ...               delta=1e-5)
+    >>> composed_epsilon(accountant="rdp", history=[(1.0, 0.01, 400), (1.0, 0.01, 600)],
+    ...                  delta=1e-5) == one
+    True
+    >>> composed_epsilon(accountant="prv", history=[], delta=1e-5)
+    0.0
+    """
     _check_accountant(accountant)
-    _check_common(sample_rate=sample_rate, steps=steps, delta=delta)
-    _check_noise(noise_multiplier)
-    if steps == 0:
+    runs: dict[tuple[float, float], int] = {}
+    for noise_multiplier, sample_rate, steps in history:
+        _check_common(sample_rate=sample_rate, steps=steps, delta=delta)
+        _check_noise(noise_multiplier)
+        key = (float(noise_multiplier), float(sample_rate))
+        runs[key] = runs.get(key, 0) + int(steps)
+    if not (isinstance(delta, int | float) and 0.0 < delta < 1.0):
+        raise PrivacyParameterError(f"delta must be in (0, 1), got {delta!r}")
+    merged = [(sigma, rate, steps) for (sigma, rate), steps in runs.items() if steps > 0]
+    if not merged:
         return 0.0
     engine = ACCOUNTANTS[accountant]()
-    engine.history = [(float(noise_multiplier), float(sample_rate), int(steps))]
+    engine.history = merged
     with warnings.catch_warnings(), np.errstate(divide="ignore"):
         # PRV takes log(1 - q), -inf at q = 1, and handles it; it bounds its domain with RDP,
         # whose warning about the orders tried says nothing about PRV's own epsilon.
