@@ -13,7 +13,9 @@ from typing import Protocol, runtime_checkable
 
 from flwr.app import ArrayRecord
 
-__all__ = ["RoundListener", "notify_round_end"]
+from .errors import ConsortiumError
+
+__all__ = ["RoundListener", "StopTraining", "notify_round_end"]
 
 
 @runtime_checkable
@@ -35,3 +37,9 @@ def notify_round_end(
     """
     if isinstance(grid, RoundListener):
         grid.on_round_end(server_round, arrays, dict(metrics))
+
+
+class StopTraining(ConsortiumError):
+    """Raised from a round-end hook (an ``evaluate_fn``, the Grid's ``on_round_end``) to end a
+    job normally before its last round: the privacy budget is reached, the validation loss
+    stopped improving. The text says why; the job completes with it as its reason."""

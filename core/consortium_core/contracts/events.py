@@ -69,12 +69,14 @@ class RoundCompleted(_Event):
 
 
 class JobFinished(_Event):
-    """The job completed all its rounds."""
+    """The job completed: all its rounds, or fewer when ``reason`` says why it ended early
+    (privacy budget reached, early stopping)."""
 
     type: Literal["job_finished"] = "job_finished"
     rounds: int
     metrics: dict[str, float] = Field(default_factory=dict)
     duration_s: float
+    reason: str = ""
 
 
 class JobFailed(_Event):

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from consortium_core.errors import ConsortiumError, UnknownNameError
+from consortium_core.privacy.job_budget import JobBudget
+from consortium_core.secure_aggregation import SecureAggregationSettings
 from consortium_core.strategies import check_strategy_name
 from consortium_tasks.registry import TASKS, load_app
 from flwr.serverapp import ServerApp
@@ -59,4 +61,19 @@ def resolve_job(request: JobCreate) -> ResolvedJob:
         "strategy": request.strategy,
         "min-participants": request.min_participants,
     }
+    _check_privacy(run_config)
     return ResolvedJob(request.task, server_app, client_task, run_config)
+
+
+def _check_privacy(run_config: dict[str, Any]) -> None:
+    """Refuse privacy settings that cannot work, before the job waits for anyone."""
+    try:
+        secure = SecureAggregationSettings.from_run_config(run_config)
+        JobBudget.from_run_config(run_config)
+    except ConsortiumError as exc:
+        raise InvalidJobError(str(exc)) from exc
+    if secure is not None and run_config["strategy"] != "FedAvg":
+        raise InvalidJobError(
+            "secure aggregation runs with strategy FedAvg only (Flower's SecAgg+ workflow "
+            f"sums updates; {run_config['strategy']} needs to see each one)"
+        )

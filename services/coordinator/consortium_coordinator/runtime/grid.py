@@ -21,9 +21,20 @@ from typing import Any, Protocol
 
 from consortium_core.contracts.audit import Direction
 from consortium_core.errors import InvalidUpdateError, WireFormatError
+from consortium_core.privacy.job_budget import BudgetTracker, JobBudget, missing_spend
+from consortium_core.rounds import StopTraining
+from consortium_core.secure_aggregation import SecureAggregationSettings
 from consortium_core.validation import check_update
 from consortium_core.wire import decode_frame, encode_frame, frame_size
-from flwr.app import ArrayRecord, Error, Message, MessageType, MetricRecord, RecordDict
+from flwr.app import (
+    ArrayRecord,
+    ConfigRecord,
+    Error,
+    Message,
+    MessageType,
+    MetricRecord,
+    RecordDict,
+)
 from flwr.common.constant import ErrorCode
 from flwr.serverapp import Grid
 from flwr.supercore.run import Run
@@ -31,7 +42,7 @@ from flwr.supercore.run import Run
 from ..errors import JobStoppedError, RoundFailedError
 from .hub import NatsHub
 
-__all__ = ["ExchangeRecorder", "NatsGrid", "RoundReport"]
+__all__ = ["ExchangeRecorder", "NatsGrid", "RoundReport", "plaintext_arrays_in"]
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +97,48 @@ class _RoundCounters:
     participant_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
+_METRIC_RECORDS = ("metrics", "fitres.metrics")  # message API; Flower's legacy layout (SecAgg+)
+
+
 def _scalar_metrics(reply: Message) -> dict[str, float]:
-    """The numbers a participant reported with its update (its ``metrics`` record)."""
-    record = reply.content.get("metrics") if reply.has_content() else None
-    if not isinstance(record, MetricRecord):
+    """The numbers a participant reported with its update (its metrics record)."""
+    if not reply.has_content():
         return {}
-    return {k: float(v) for k, v in record.items() if isinstance(v, int | float)}
+    for key in _METRIC_RECORDS:
+        record = reply.content.get(key)
+        if isinstance(record, MetricRecord | ConfigRecord):
+            return {
+                k: float(v)
+                for k, v in record.items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            }
+    return {}
+
+
+def plaintext_arrays_in(reply: Message) -> str | None:
+    """Why ``reply`` must not enter a secure-aggregation job: it carries model arrays in the
+    clear (SecAgg+ replies carry masked vectors as bytes and empty array records), else None.
+
+    >>> from flwr.app import Array
+    >>> import numpy as np
+    >>> masked = Message(RecordDict({"fitres.parameters": ArrayRecord()}), dst_node_id=1,
+    ...                  message_type=MessageType.TRAIN)
+    >>> plaintext_arrays_in(masked) is None
+    True
+    >>> clear = Message(RecordDict({"arrays": ArrayRecord({"w": Array(np.ones(2))})}),
+    ...                 dst_node_id=1, message_type=MessageType.TRAIN)
+    >>> plaintext_arrays_in(clear)
+    "a plaintext update (record 'arrays', 1 array(s)) under secure aggregation"
+    """
+    if not reply.has_content():
+        return None
+    for key, record in reply.content.array_records.items():
+        if len(record) > 0:
+            return (
+                f"a plaintext update (record {key!r}, {len(record)} array(s)) "
+                "under secure aggregation"
+            )
+    return None
 
 
 class NatsGrid(Grid):
@@ -114,6 +161,10 @@ class NatsGrid(Grid):
         self.task = task
         self.run_config = dict(run_config)
         self.min_participants = min_participants
+        self.secure_aggregation = SecureAggregationSettings.from_run_config(run_config) is not None
+        budget = JobBudget.from_run_config(run_config)
+        self.budget = BudgetTracker(budget) if budget is not None else None
+        self._num_rounds = int(run_config.get("num-server-rounds", 0))
         self._stop = stop_requested
         self._on_round_end = on_round_end
         self._on_exchange = on_exchange
@@ -222,6 +273,11 @@ class NatsGrid(Grid):
         )
         if self._on_round_end is not None:
             self._on_round_end(report)
+        if self.budget is not None and server_round > 0:
+            self.budget.record_round(report.participant_metrics)
+            reason = self.budget.exceeded_by_next_round()
+            if reason is not None and server_round < self._num_rounds:
+                raise StopTraining(f"{reason}; stopped before round {server_round + 1}")
 
     # --- internals ----------------------------------------------------------------------------
     def _check_stop(self) -> None:
@@ -305,6 +361,13 @@ class NatsGrid(Grid):
                 "job %s: unexpected reply from %s (to %r)", self.job_id, participant_id, mid
             )
             return
+        if self.secure_aggregation and (leak := plaintext_arrays_in(reply)) is not None:
+            # Under SecAgg+ the server never keeps one participant's update in the clear: the
+            # reply is dropped here, where it enters, and the participant counts as failed.
+            del reply
+            log.error("job %s: refused %s from %s", self.job_id, leak, participant_id)
+            self._fail_pending(mid, ErrorCode.CLIENT_APP_RAISED_EXCEPTION, f"refused {leak}")
+            return
         if reply.has_error():
             self._counters.failures[participant_id] = reply.error.reason
             log.warning(
@@ -325,16 +388,22 @@ class NatsGrid(Grid):
                 return
             if pending.message.metadata.message_type == MessageType.TRAIN:
                 self._counters.participants.add(participant_id)
-                self._counters.participant_metrics[participant_id] = _scalar_metrics(reply)
+                reported = _scalar_metrics(reply)
+                if reported:  # SecAgg+ stages without training report nothing
+                    self._counters.participant_metrics[participant_id] = reported
         self._record(participant_id, "from_participant", pending.message, frame)
         reply.metadata.__dict__["_message_id"] = uuid.uuid4().hex
         del self._pending[mid]
         self._replies[mid] = reply
 
-    @staticmethod
-    def _problem_with(sent: Message, reply: Message) -> str | None:
+    def _problem_with(self, sent: Message, reply: Message) -> str | None:
         if sent.metadata.message_type != MessageType.TRAIN or not sent.has_content():
             return None
+        trains = any(len(record) for record in sent.content.array_records.values())
+        if trains and self.budget is not None:
+            missing = missing_spend(_scalar_metrics(reply))
+            if missing is not None:
+                return f"the job has a privacy budget and {missing}"
         for key, record in sent.content.items():
             if isinstance(record, ArrayRecord) and key in reply.content:
                 received = reply.content[key]

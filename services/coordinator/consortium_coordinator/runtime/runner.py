@@ -23,6 +23,7 @@ from consortium_core.contracts.events import (
     JobStopped,
     RoundCompleted,
 )
+from consortium_core.rounds import StopTraining
 from consortium_tasks.registry import load_app
 from flwr.app import Context, RecordDict
 from flwr.serverapp import ServerApp
@@ -146,6 +147,8 @@ class JobRunner:
                 await asyncio.to_thread(self._execute, job, grid, active.stop)
             finally:
                 self._hub.unregister(job_id)
+        except StopTraining as exc:
+            await self._complete(job_id, started, reason=str(exc))
         except JobStoppedError:
             await self._finish(job_id, JobStatus.STOPPED, "stopped by operator")
             await self._events.publish(JobStopped(job_id=job_id))
@@ -155,18 +158,22 @@ class JobRunner:
             log.exception("job %s failed", job_id)
             await self._fail(job_id, f"the ServerApp raised {type(exc).__name__}: {exc}")
         else:
-            job = await self._finish(job_id, JobStatus.COMPLETED)
-            await self._events.publish(
-                JobFinished(
-                    job_id=job_id,
-                    rounds=job.current_round,
-                    metrics=job.metrics,
-                    duration_s=time.monotonic() - started,
-                )
-            )
-            log.info("job %s completed: %s", job_id, job.metrics)
+            await self._complete(job_id, started)
         finally:
             self._active.pop(job_id, None)
+
+    async def _complete(self, job_id: str, started: float, reason: str = "") -> None:
+        job = await self._finish(job_id, JobStatus.COMPLETED, reason)
+        await self._events.publish(
+            JobFinished(
+                job_id=job_id,
+                rounds=job.current_round,
+                metrics=job.metrics,
+                duration_s=time.monotonic() - started,
+                reason=reason,
+            )
+        )
+        log.info("job %s completed%s: %s", job_id, f" ({reason})" if reason else "", job.metrics)
 
     async def _wait_for_participants(self, job: Job, stop: threading.Event) -> list[str]:
         deadline = time.monotonic() + self._participant_wait_s

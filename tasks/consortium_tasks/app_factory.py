@@ -1,0 +1,152 @@
+"""The built-in tasks' ServerApp and ClientApp, built from a task's model and data.
+
+Every built-in task is the same Flower app pair around a different model and data set, so the
+pair is written once here; each task's ``client_app.py`` and ``server_app.py`` hold one line.
+
+The ClientApp answers plain ``train``/``evaluate`` messages (message API) and, when the job runs
+secure aggregation, the four SecAgg+ stage messages (:mod:`consortium_core.secure_aggregation`).
+The ServerApp runs the job's strategy with ``Strategy.start``, or FedAvg under SecAgg+, and
+scores the global model on the held-out test set after every round.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from consortium_core.secure_aggregation import SecureAggregationSettings
+from consortium_core.secure_aggregation.client import is_secure_aggregation_message, secure_train
+from consortium_core.secure_aggregation.server import run_secure_rounds
+from consortium_core.strategies import build_strategy
+from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+from flwr.common import NDArrays, Scalar
+from flwr.serverapp import Grid, ServerApp
+from torch import nn
+
+from .data import load_test_set
+from .local_training import train_locally
+from .models import build_seeded
+from .registry import TaskSpec
+from .server_settings import ServerSettings, held_out_evaluate_fn, participant_config
+from .training import evaluate_model
+
+__all__ = ["make_client_app", "make_server_app"]
+
+ModelFactory = Callable[[], nn.Module]
+DataLoaderFn = Callable[[Mapping[str, Any]], tuple[torch.Tensor, torch.Tensor]]
+
+
+def make_client_app(
+    task: TaskSpec, build_model: ModelFactory, load_data: DataLoaderFn
+) -> ClientApp:
+    """The task's ClientApp: local training and evaluation on this participant's data."""
+    app = ClientApp()
+
+    def fit(
+        state: Mapping[str, torch.Tensor], config: Mapping[str, Any], context: Context
+    ) -> tuple[nn.Module, dict[str, float], int]:
+        model = build_model()
+        model.load_state_dict(state)
+        x, y = load_data(context.node_config)
+        metrics = train_locally(
+            model,
+            x,
+            y,
+            defaults=task.defaults,
+            node_config=context.node_config,
+            run_config=context.run_config,
+            config=config,
+        )
+        return model, metrics, len(x)
+
+    def fit_nameless(
+        arrays: NDArrays, config: dict[str, Scalar], context: Context
+    ) -> tuple[NDArrays, int, dict[str, Scalar]]:
+        names = list(build_model().state_dict())
+        state = OrderedDict(
+            (name, torch.from_numpy(np.array(a, copy=True)))
+            for name, a in zip(names, arrays, strict=True)
+        )
+        model, metrics, count = fit(state, config, context)
+        trained = [t.detach().cpu().numpy() for t in model.state_dict().values()]
+        return trained, count, {**metrics, "num-examples": count}
+
+    @app.train()
+    def train(msg: Message, context: Context) -> Message:
+        """Train the received global model; reply with the new weights (or, under SecAgg+,
+        answer the protocol's stage, masking the update)."""
+        if is_secure_aggregation_message(msg):
+            return secure_train(msg, context, fit_nameless)
+        state = msg.content["arrays"].to_torch_state_dict()
+        model, metrics, count = fit(state, msg.content["config"], context)
+        content = RecordDict(
+            {
+                "arrays": ArrayRecord(model.state_dict()),
+                "metrics": MetricRecord({**metrics, "num-examples": count}),
+            }
+        )
+        return Message(content=content, reply_to=msg)
+
+    @app.evaluate()
+    def evaluate(msg: Message, context: Context) -> Message:
+        """Score the received global model on this participant's data."""
+        model = build_model()
+        model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
+        x, y = load_data(context.node_config)
+        result = evaluate_model(model, x, y)
+        metrics = MetricRecord(
+            {"eval_loss": result.loss, "eval_acc": result.accuracy, "num-examples": len(x)}
+        )
+        return Message(content=RecordDict({"metrics": metrics}), reply_to=msg)
+
+    return app
+
+
+def make_server_app(task: TaskSpec, build_model: ModelFactory) -> ServerApp:
+    """The task's ServerApp: the job's strategy, the held-out score after every round."""
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        """Run federated training, scoring the global model on the held-out test set."""
+        settings = ServerSettings.from_run_config(context.run_config)
+        secure = SecureAggregationSettings.from_run_config(context.run_config)
+        initial = ArrayRecord(build_seeded(build_model, settings.seed).state_dict())
+        train_config = participant_config(task.defaults, context.run_config)
+        evaluate_fn = held_out_evaluate_fn(
+            grid=grid, build_model=build_model, test_set=load_test_set(task.name)
+        )
+        if secure is not None:
+            run_secure_rounds(
+                grid,
+                context,
+                settings=secure,
+                initial_arrays=initial,
+                num_rounds=settings.num_rounds,
+                min_participants=settings.min_participants,
+                fraction_train=settings.fraction_train,
+                train_config=dict(train_config),
+                evaluate_fn=evaluate_fn,
+            )
+            return
+        strategy = build_strategy(
+            settings.strategy,
+            min_participants=settings.min_participants,
+            fraction_train=settings.fraction_train,
+            fraction_evaluate=settings.fraction_evaluate,
+            options=settings.strategy_options,
+        )
+        strategy.start(
+            grid=grid,
+            initial_arrays=initial,
+            num_rounds=settings.num_rounds,
+            train_config=train_config,
+            evaluate_config=participant_config(task.defaults, context.run_config),
+            evaluate_fn=evaluate_fn,
+        )
+
+    return app
