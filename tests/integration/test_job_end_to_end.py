@@ -181,3 +181,70 @@ def test_dp_sgd_job_records_each_participants_spend(
                 delta=spend["dp_delta"],
             )
             assert recomputed == pytest.approx(spend["dp_epsilon_rdp"], rel=0.01)
+
+
+def test_job_stops_before_the_round_that_would_exceed_its_privacy_budget(
+    tmp_path: Path, database_url: str, nats_server
+) -> None:
+    from consortium_core.privacy import composed_epsilon
+
+    coordinator = Coordinator(
+        tmp_path / "coordinator.log", database_url=database_url, nats_url=nats_server.url
+    )
+    names = ["budget-0", "budget-1"]
+    clients = [
+        client(
+            tmp_path / f"{n}.log",
+            n,
+            nats_server.url,
+            node_config=f"partition-id={i} num-partitions=2",
+        )
+        for i, n in enumerate(names)
+    ]
+    budget = 2.3
+    with running(coordinator, *clients):
+        coordinator.wait_healthy()
+        r = coordinator.http.post(
+            "/jobs", json={"task": "digits-cnn", "config": {"privacy-budget-epsilon": 1.0}}
+        )
+        assert r.status_code == 422 and "needs DP-SGD" in r.text
+        coordinator.wait_online(names)
+        created = coordinator.http.post(
+            "/jobs",
+            json={
+                "task": "digits-cnn",
+                "rounds": 8,
+                "min_participants": 2,
+                "config": {
+                    "local-epochs": 1,
+                    "dp-noise-multiplier": 1.0,
+                    "privacy-budget-epsilon": budget,
+                },
+            },
+        )
+        assert created.status_code == 201, created.text
+        job = coordinator.wait_job(created.json()["id"], timeout=300)
+        assert job["status"] == "completed", job
+        assert job["reason"].startswith("privacy budget reached after round"), job
+        rounds = coordinator.http.get(f"/jobs/{job['id']}/rounds").json()[1:]
+        assert 1 <= len(rounds) < 8
+        for name in names:
+            history = [
+                (m["dp_noise_multiplier"], m["dp_sample_rate"], int(m["dp_steps"]))
+                for m in (r["participant_metrics"][name] for r in rounds)
+            ]
+            spent = composed_epsilon(accountant="rdp", history=history, delta=1e-5)
+            assert spent <= budget
+        # the round it skipped would have taken someone past the budget
+        over = [
+            composed_epsilon(
+                accountant="rdp",
+                history=[
+                    (m["dp_noise_multiplier"], m["dp_sample_rate"], int(m["dp_steps"]))
+                    for m in (r["participant_metrics"][name] for r in [*rounds, rounds[-1]])
+                ],
+                delta=1e-5,
+            )
+            for name in names
+        ]
+        assert max(over) > budget
