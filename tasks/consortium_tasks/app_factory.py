@@ -17,24 +17,38 @@ from typing import Any
 
 import numpy as np
 import torch
+from consortium_core.rounds import StopTraining
 from consortium_core.secure_aggregation import SecureAggregationSettings
 from consortium_core.secure_aggregation.client import is_secure_aggregation_message, secure_train
 from consortium_core.secure_aggregation.server import run_secure_rounds
 from consortium_core.strategies import build_strategy
-from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import (
+    ArrayRecord,
+    ConfigRecord,
+    Context,
+    Message,
+    MessageType,
+    MetricRecord,
+    RecordDict,
+)
 from flwr.clientapp import ClientApp
 from flwr.common import NDArrays, Scalar
 from flwr.serverapp import Grid, ServerApp
 from torch import nn
 
 from .data import load_test_set
+from .early_stopping import EarlyStopping
 from .local_training import train_locally
+from .membership import balanced_sample, loss_threshold_audit
 from .models import build_seeded
 from .registry import TaskSpec
 from .server_settings import ServerSettings, held_out_evaluate_fn, participant_config
 from .training import evaluate_model
 
-__all__ = ["make_client_app", "make_server_app"]
+__all__ = ["MEMBERSHIP_AUDIT_ACTION", "make_client_app", "make_server_app"]
+
+MEMBERSHIP_AUDIT_ACTION = "membership"
+MEMBERSHIP_AUDIT_TIMEOUT_S = 120.0
 
 ModelFactory = Callable[[], nn.Module]
 DataLoaderFn = Callable[[Mapping[str, Any]], tuple[torch.Tensor, torch.Tensor]]
@@ -91,6 +105,18 @@ def make_client_app(
         )
         return Message(content=content, reply_to=msg)
 
+    @app.query(MEMBERSHIP_AUDIT_ACTION)
+    def membership(msg: Message, context: Context) -> Message:
+        """Attack the final model with this participant's own data as members and the task's
+        public held-out set as non-members; only the attack's numbers leave."""
+        model = build_model()
+        model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
+        members, non_members = balanced_sample(
+            load_data(context.node_config), load_test_set(task.name), seed=0
+        )
+        audit = loss_threshold_audit(model, members, non_members)
+        return Message(RecordDict({"metrics": MetricRecord(audit.metrics())}), reply_to=msg)
+
     @app.evaluate()
     def evaluate(msg: Message, context: Context) -> Message:
         """Score the received global model on this participant's data."""
@@ -106,6 +132,23 @@ def make_client_app(
     return app
 
 
+def _audit_membership(grid: Grid, arrays: ArrayRecord, run_config: Mapping[str, Any]) -> None:
+    """Ask every participant to attack the final model (``membership-audit``, on by default);
+    the runtime keeps their answers for the job's privacy report."""
+    if str(run_config.get("membership-audit", True)).lower() in ("false", "0", "no"):
+        return
+    messages = [
+        Message(
+            content=RecordDict({"arrays": arrays}),
+            dst_node_id=node_id,
+            message_type=f"{MessageType.QUERY}.{MEMBERSHIP_AUDIT_ACTION}",
+        )
+        for node_id in grid.get_node_ids()
+    ]
+    if messages:
+        grid.send_and_receive(messages, timeout=MEMBERSHIP_AUDIT_TIMEOUT_S)
+
+
 def make_server_app(task: TaskSpec, build_model: ModelFactory) -> ServerApp:
     """The task's ServerApp: the job's strategy, the held-out score after every round."""
     app = ServerApp()
@@ -117,9 +160,35 @@ def make_server_app(task: TaskSpec, build_model: ModelFactory) -> ServerApp:
         secure = SecureAggregationSettings.from_run_config(context.run_config)
         initial = ArrayRecord(build_seeded(build_model, settings.seed).state_dict())
         train_config = participant_config(task.defaults, context.run_config)
-        evaluate_fn = held_out_evaluate_fn(
+        held_out = held_out_evaluate_fn(
             grid=grid, build_model=build_model, test_set=load_test_set(task.name)
         )
+        stopper = EarlyStopping.from_run_config(context.run_config)
+        latest = [initial]
+
+        def evaluate_fn(server_round: int, arrays: ArrayRecord) -> MetricRecord:
+            metrics = held_out(server_round, arrays)
+            latest[0] = arrays
+            if stopper is not None:
+                stopper.check(server_round, float(metrics["loss"]))
+            return metrics
+
+        try:
+            _train(grid, context, settings, secure, initial, train_config, evaluate_fn)
+        except StopTraining:
+            _audit_membership(grid, latest[0], context.run_config)
+            raise
+        _audit_membership(grid, latest[0], context.run_config)
+
+    def _train(
+        grid: Grid,
+        context: Context,
+        settings: ServerSettings,
+        secure: SecureAggregationSettings | None,
+        initial: ArrayRecord,
+        train_config: ConfigRecord,
+        evaluate_fn: Callable[[int, ArrayRecord], MetricRecord],
+    ) -> None:
         if secure is not None:
             run_secure_rounds(
                 grid,

@@ -248,3 +248,29 @@ def test_job_stops_before_the_round_that_would_exceed_its_privacy_budget(
             for name in names
         ]
         assert max(over) > budget
+        _check_privacy_report(coordinator, job["id"], names, budget)
+
+
+def _check_privacy_report(coordinator: Coordinator, job_id: str, names: list[str], budget: float):
+    """The report's epsilons match Opacus run by hand on its inputs (within 1%)."""
+    from opacus.accountants import PRVAccountant, RDPAccountant
+
+    report = coordinator.http.get(f"/jobs/{job_id}/privacy-report").json()
+    assert report["dp"] is True and report["secure_aggregation"] is False
+    assert report["budget"]["epsilon"] == budget and report["budget"]["stopped_early"] is True
+    assert sorted(report["participants"]) == names
+    for entry in report["participants"].values():
+        for name, accountant in (
+            ("epsilon_prv", PRVAccountant()),
+            ("epsilon_rdp", RDPAccountant()),
+        ):
+            accountant.history = [tuple(row) for row in entry["history"]]
+            recomputed = accountant.get_epsilon(delta=entry["delta"])
+            assert abs(entry[name] - recomputed) <= 0.01 * recomputed
+        assert entry["epsilon"] == entry["epsilon_prv"] <= budget
+    assert report["epsilon_max"] == max(p["epsilon"] for p in report["participants"].values())
+    mia = report["membership_inference"]
+    assert sorted(mia["participants"]) == names and 0.0 <= mia["auc_max"] <= 1.0
+    page = coordinator.http.get(f"/jobs/{job_id}/privacy-report.html")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert all(name in page.text for name in names) and "Privacy report" in page.text

@@ -12,7 +12,7 @@ from consortium_core.presence import Presence
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from .api import jobs, participants
+from .api import jobs, participants, privacy
 from .api.problems import install_problem_handlers
 from .audit import AuditPublisher
 from .db.bootstrap import ensure_database, migrate, wait_for_postgres
@@ -96,6 +96,7 @@ def create_app(settings: CoordinatorSettings | None = None) -> FastAPI:
 
     api.include_router(jobs.router)
     api.include_router(participants.router)
+    api.include_router(privacy.router)
     app.include_router(api)
     install_problem_handlers(app)
     return app

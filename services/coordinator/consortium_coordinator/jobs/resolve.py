@@ -9,6 +9,7 @@ from consortium_core.errors import ConsortiumError, UnknownNameError
 from consortium_core.privacy.job_budget import JobBudget
 from consortium_core.secure_aggregation import SecureAggregationSettings
 from consortium_core.strategies import check_strategy_name
+from consortium_tasks.early_stopping import EarlyStopping
 from consortium_tasks.registry import TASKS, load_app
 from flwr.serverapp import ServerApp
 
@@ -66,10 +67,12 @@ def resolve_job(request: JobCreate) -> ResolvedJob:
 
 
 def _check_privacy(run_config: dict[str, Any]) -> None:
-    """Refuse privacy settings that cannot work, before the job waits for anyone."""
+    """Refuse privacy (and early-stopping) settings that cannot work, before the job waits
+    for anyone."""
     try:
         secure = SecureAggregationSettings.from_run_config(run_config)
         JobBudget.from_run_config(run_config)
+        EarlyStopping.from_run_config(run_config)
     except ConsortiumError as exc:
         raise InvalidJobError(str(exc)) from exc
     if secure is not None and run_config["strategy"] != "FedAvg":

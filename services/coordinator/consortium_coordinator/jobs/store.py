@@ -101,6 +101,15 @@ async def add_round(session: AsyncSession, job_id: str, values: dict[str, Any]) 
     await session.commit()
 
 
+async def save_audits(
+    session: AsyncSession, job_id: str, audits: dict[str, dict[str, float]]
+) -> None:
+    """Keep the participants' membership-inference audits of the job's final model."""
+    job = await get_job(session, job_id)
+    job.audits = dict(audits)
+    await session.commit()
+
+
 async def finish_job(session: AsyncSession, job_id: str, status: str, reason: str = "") -> Job:
     """Move a job to a final state (completed, failed, stopped) unless it is already final."""
     if status not in JobStatus.FINAL:

@@ -174,6 +174,7 @@ class NatsGrid(Grid):
         self._pending: dict[str, _Pending] = {}
         self._replies: dict[str, Message] = {}
         self._counters = _RoundCounters()
+        self.audits: dict[str, dict[str, float]] = {}  # answers to query messages
         self.total_bytes_sent = 0
         self.total_bytes_received = 0
 
@@ -386,6 +387,8 @@ class NatsGrid(Grid):
                     mid, ErrorCode.CLIENT_APP_RAISED_EXCEPTION, f"update refused: {problem}"
                 )
                 return
+            if pending.message.metadata.message_type.startswith(MessageType.QUERY):
+                self.audits[participant_id] = _scalar_metrics(reply)
             if pending.message.metadata.message_type == MessageType.TRAIN:
                 self._counters.participants.add(participant_id)
                 reported = _scalar_metrics(reply)

@@ -147,6 +147,9 @@ class JobRunner:
                 await asyncio.to_thread(self._execute, job, grid, active.stop)
             finally:
                 self._hub.unregister(job_id)
+                if grid.audits:
+                    async with self._sessions() as session:
+                        await store.save_audits(session, job_id, grid.audits)
         except StopTraining as exc:
             await self._complete(job_id, started, reason=str(exc))
         except JobStoppedError:

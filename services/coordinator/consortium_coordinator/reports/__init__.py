@@ -1,0 +1,1 @@
+"""Reports the coordinator builds from what it recorded (privacy)."""
