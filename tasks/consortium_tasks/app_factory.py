@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from consortium_core.privacy.central_dp import UNIT_WEIGHT_KEY, CentralDPSettings
 from consortium_core.rounds import StopTraining
 from consortium_core.secure_aggregation import SecureAggregationSettings
 from consortium_core.secure_aggregation.client import is_secure_aggregation_message, secure_train
@@ -32,6 +33,7 @@ from flwr.app import (
     RecordDict,
 )
 from flwr.clientapp import ClientApp
+from flwr.clientapp.mod import adaptiveclipping_mod, fixedclipping_mod
 from flwr.common import NDArrays, Scalar
 from flwr.serverapp import Grid, ServerApp
 from torch import nn
@@ -48,6 +50,7 @@ from .training import evaluate_model
 __all__ = ["MEMBERSHIP_AUDIT_ACTION", "make_client_app", "make_server_app"]
 
 MEMBERSHIP_AUDIT_ACTION = "membership"
+CLIENT_CLIPPING_MODS = {"client-fixed": fixedclipping_mod, "client-adaptive": adaptiveclipping_mod}
 MEMBERSHIP_AUDIT_TIMEOUT_S = 120.0
 
 ModelFactory = Callable[[], nn.Module]
@@ -95,12 +98,18 @@ def make_client_app(
         answer the protocol's stage, masking the update)."""
         if is_secure_aggregation_message(msg):
             return secure_train(msg, context, fit_nameless)
+        clipping_mod = CLIENT_CLIPPING_MODS.get(str(context.run_config.get("central-dp", "")))
+        if clipping_mod is not None:  # central DP that participants clip for
+            return clipping_mod(msg, context, plain_train)
+        return plain_train(msg, context)
+
+    def plain_train(msg: Message, context: Context) -> Message:
         state = msg.content["arrays"].to_torch_state_dict()
         model, metrics, count = fit(state, msg.content["config"], context)
         content = RecordDict(
             {
                 "arrays": ArrayRecord(model.state_dict()),
-                "metrics": MetricRecord({**metrics, "num-examples": count}),
+                "metrics": MetricRecord({**metrics, "num-examples": count, UNIT_WEIGHT_KEY: 1}),
             }
         )
         return Message(content=content, reply_to=msg)
@@ -125,7 +134,12 @@ def make_client_app(
         x, y = load_data(context.node_config)
         result = evaluate_model(model, x, y)
         metrics = MetricRecord(
-            {"eval_loss": result.loss, "eval_acc": result.accuracy, "num-examples": len(x)}
+            {
+                "eval_loss": result.loss,
+                "eval_acc": result.accuracy,
+                "num-examples": len(x),
+                UNIT_WEIGHT_KEY: 1,
+            }
         )
         return Message(content=RecordDict({"metrics": metrics}), reply_to=msg)
 
@@ -202,13 +216,19 @@ def make_server_app(task: TaskSpec, build_model: ModelFactory) -> ServerApp:
                 evaluate_fn=evaluate_fn,
             )
             return
+        central = CentralDPSettings.from_run_config(context.run_config)
+        options = dict(settings.strategy_options)
+        if central is not None:
+            options["weighted_by_key"] = UNIT_WEIGHT_KEY  # see privacy.central_dp
         strategy = build_strategy(
             settings.strategy,
             min_participants=settings.min_participants,
             fraction_train=settings.fraction_train,
             fraction_evaluate=settings.fraction_evaluate,
-            options=settings.strategy_options,
+            options=options,
         )
+        if central is not None:
+            strategy = central.wrap(strategy, num_sampled_clients=settings.min_participants)
         strategy.start(
             grid=grid,
             initial_arrays=initial,

@@ -25,10 +25,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from .accounting import composed_epsilon
+from .central_dp import CentralDPSettings
 from .job_budget import JobBudget, missing_spend
 
 __all__ = [
     "BudgetReport",
+    "CentralDPReport",
     "MembershipReport",
     "ParticipantPrivacy",
     "PrivacyReport",
@@ -41,6 +43,10 @@ REPORT_ACCOUNTANT = "prv"
 MECHANISM = (
     "DP-SGD on each participant (Opacus): Poisson sampling of examples, each example's "
     "gradient clipped to dp-max-grad-norm, Gaussian noise of std noise_multiplier x clip"
+)
+CENTRAL_MECHANISM = (
+    "each participant's update clipped, Gaussian noise of std noise_multiplier x clip / "
+    "min-participants added to the equally weighted average, every round"
 )
 RECOMPUTE = (
     "For each participant: opacus.accountants.PRVAccountant() (or RDPAccountant()); set its "
@@ -104,6 +110,18 @@ class MembershipReport(BaseModel):
     participants: dict[str, dict[str, float]]
 
 
+class CentralDPReport(BaseModel):
+    """Central DP by Flower's wrappers: per participant (user-level), over the rounds run."""
+
+    mode: str
+    noise_multiplier: float
+    clipping_norm: float
+    rounds: int
+    delta: float
+    epsilon: float | None = Field(description="None with adaptive clipping (not accounted)")
+    accountant: str = REPORT_ACCOUNTANT
+
+
 class PrivacyReport(BaseModel):
     """Everything about one job's privacy, as JSON and as the readable page."""
 
@@ -118,6 +136,7 @@ class PrivacyReport(BaseModel):
     secure_aggregation: bool
     secure_aggregation_settings: dict[str, Any] | None = None
     budget: BudgetReport | None = None
+    central_dp: CentralDPReport | None = None
     participants: dict[str, ParticipantPrivacy] = Field(default_factory=dict)
     refusals: list[Refusal] = Field(default_factory=list)
     membership_inference: MembershipReport | None = None
@@ -157,15 +176,23 @@ def build_privacy_report(
     participants = {
         who: _participant(history, deltas[who]) for who, history in sorted(histories.items())
     }
-    dp = bool(participants) or _dp_requested(run_config)
-    budget = JobBudget.from_run_config(run_config) if dp else None
+    local_dp = bool(participants) or _dp_requested(run_config)
+    budget = JobBudget.from_run_config(run_config) if local_dp else None
+    central = _central(run_config, rounds)
+    mechanisms = [MECHANISM] if local_dp else []
+    if central is not None:
+        mechanisms.append(f"central DP ({central.mode}, Flower's wrapper): {CENTRAL_MECHANISM}")
+    epsilon_max = max((p.epsilon for p in participants.values()), default=None)
+    if epsilon_max is None and central is not None:
+        epsilon_max = central.epsilon
     return PrivacyReport(
         job_id=job_id,
         status=status,
-        dp=dp,
-        mechanism=MECHANISM if dp else None,
-        delta=next(iter(deltas.values()), None),
-        epsilon_max=max((p.epsilon for p in participants.values()), default=None),
+        dp=local_dp or central is not None,
+        mechanism="; ".join(mechanisms) or None,
+        delta=next(iter(deltas.values()), None if central is None else central.delta),
+        epsilon_max=epsilon_max,
+        central_dp=central,
         secure_aggregation=secure_aggregation_settings is not None,
         secure_aggregation_settings=dict(secure_aggregation_settings or {}) or None,
         budget=None
@@ -180,6 +207,26 @@ def build_privacy_report(
         participants=participants,
         refusals=refusals,
         membership_inference=_membership(audits or {}),
+    )
+
+
+def _central(
+    run_config: Mapping[str, Any], rounds: Sequence[RoundRecord]
+) -> CentralDPReport | None:
+    settings = CentralDPSettings.from_run_config(run_config)
+    if settings is None:
+        return None
+    delta = float(run_config.get("dp-delta", 1e-5))
+    trained = sum(1 for r in rounds if r.number > 0 and r.participant_metrics)
+    return CentralDPReport(
+        mode=settings.mode,
+        noise_multiplier=settings.noise_multiplier,
+        clipping_norm=settings.clipping_norm,
+        rounds=trained,
+        delta=delta,
+        epsilon=settings.epsilon(rounds=trained, delta=delta, accountant=REPORT_ACCOUNTANT)
+        if trained
+        else 0.0,
     )
 
 

@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from consortium_core.errors import ConsortiumError, UnknownNameError
+from consortium_core.privacy.central_dp import CentralDPSettings
 from consortium_core.privacy.job_budget import JobBudget
 from consortium_core.secure_aggregation import SecureAggregationSettings
-from consortium_core.strategies import check_strategy_name
+from consortium_core.strategies import STRATEGIES, check_strategy_name
 from consortium_tasks.early_stopping import EarlyStopping
 from consortium_tasks.registry import TASKS, load_app
 from flwr.serverapp import ServerApp
+from flwr.serverapp.strategy import FedAvg
 
 from .schemas import JobCreate
 
@@ -73,8 +75,19 @@ def _check_privacy(run_config: dict[str, Any]) -> None:
         secure = SecureAggregationSettings.from_run_config(run_config)
         JobBudget.from_run_config(run_config)
         EarlyStopping.from_run_config(run_config)
+        central = CentralDPSettings.from_run_config(run_config)
     except ConsortiumError as exc:
         raise InvalidJobError(str(exc)) from exc
+    if central is not None and secure is not None:
+        raise InvalidJobError(
+            "central-dp with secure-aggregation is not available yet: use DP-SGD on the "
+            "participants (dp-noise-multiplier or dp-target-epsilon) with secure aggregation"
+        )
+    if central is not None and not issubclass(STRATEGIES[run_config["strategy"]], FedAvg):
+        raise InvalidJobError(
+            f"central-dp needs a FedAvg-family strategy (equal weights per participant); "
+            f"{run_config['strategy']} is not one"
+        )
     if secure is not None and run_config["strategy"] != "FedAvg":
         raise InvalidJobError(
             "secure aggregation runs with strategy FedAvg only (Flower's SecAgg+ workflow "

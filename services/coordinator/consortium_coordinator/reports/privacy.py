@@ -78,6 +78,14 @@ def render_privacy_page(report: PrivacyReport) -> str:
         f"{_number(report.epsilon_max)} at delta {_number(report.delta)} "
         f"({escape(report.accountant)} accountant)"
     )
+    c = report.central_dp
+    central = (
+        "off"
+        if c is None
+        else f"{escape(c.mode)}, noise multiplier {_number(c.noise_multiplier)}, clipping norm "
+        f"{_number(c.clipping_norm)}, {c.rounds} round(s): per-participant epsilon "
+        + (_number(c.epsilon) if c.epsilon is not None else "not accounted (adaptive clipping)")
+    )
     secure = "on" if report.secure_aggregation else "off"
     if report.secure_aggregation_settings:
         settings = ", ".join(
@@ -97,6 +105,7 @@ th {{ background: #f3f3f3; }} dt {{ font-weight: bold; margin-top: .6rem; }}
 <dl>
 <dt>Differential privacy</dt><dd>{dp}</dd>
 <dt>Largest epsilon of any participant</dt><dd>{largest}</dd>
+<dt>Central DP</dt><dd>{central}</dd>
 <dt>Secure aggregation</dt><dd>{secure}</dd>
 <dt>Job budget</dt><dd>{budget}</dd>
 <dt>Measured risk</dt><dd>{mia_text}</dd>
