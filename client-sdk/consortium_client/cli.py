@@ -26,6 +26,8 @@ from consortium_core.errors import ConsortiumError
 from .settings import ClientSettings
 
 if TYPE_CHECKING:
+    from consortium_core.privacy import PrivacyLedger
+
     from .identity import Identity
 
 __all__ = ["main"]
@@ -80,11 +82,33 @@ def _parser() -> argparse.ArgumentParser:
         default="",
         help='Flower node config, e.g. "partition-id=0 num-partitions=5"',
     )
+    run.add_argument(
+        "--epsilon-limit",
+        type=float,
+        help="most epsilon this participant spends over all jobs (default: no limit, "
+        "or CONSORTIUM_CLIENT_PRIVACY_EPSILON_LIMIT)",
+    )
+    run.add_argument(
+        "--privacy-delta",
+        type=float,
+        help="delta the privacy ledger composes at (default 1e-5, "
+        "or CONSORTIUM_CLIENT_PRIVACY_DELTA)",
+    )
+    run.add_argument(
+        "--privacy-accountant",
+        help="accountant of the privacy ledger: prv (default) or rdp",
+    )
     run.add_argument("--json", action="store_true", help="log as JSON lines")
     status = sub.add_parser("status", help="is this participant online at the coordinator?")
     status.add_argument("--participant")
     status.add_argument("--coordinator", help="coordinator URL")
     status.add_argument("--json", action="store_true")
+    budget = sub.add_parser(
+        "budget", help="what this participant's privacy ledger has spent and has left"
+    )
+    budget.add_argument("--home", type=Path, help="participant home (holds privacy/ledger.json)")
+    budget.add_argument("--participant", help="participant id: its home ~/.consortium/<id>")
+    budget.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser
 
 
@@ -169,6 +193,7 @@ def _run(args: argparse.Namespace, settings: ClientSettings) -> int:
         raise SystemExit(
             "consortium-client run: give --participant (or CONSORTIUM_CLIENT_PARTICIPANT_ID)"
         )
+    ledger = _ledger_for_run(args, settings, identity, participant)
     os.environ.setdefault("FLWR_DISABLE_UPDATE_CHECK", "1")
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
     import torch
@@ -197,6 +222,7 @@ def _run(args: argparse.Namespace, settings: ClientSettings) -> int:
         nats_url=nats_url,
         apps=apps,
         node_config=node_config,
+        runtime_node_config=ledger.to_node_config(),
         heartbeat_s=settings.heartbeat_s,
         tls=tls,
     )
@@ -241,6 +267,61 @@ def _run(args: argparse.Namespace, settings: ClientSettings) -> int:
     return 0
 
 
+def _ledger_for_run(
+    args: argparse.Namespace, settings: ClientSettings, identity: Identity | None, participant: str
+) -> PrivacyLedger:
+    """The participant's ledger with the policy given now, written into its file."""
+    from consortium_core.privacy import PrivacyLedger
+
+    from .budget import adopt_ledger, ledger_path
+    from .identity import default_home
+
+    home = (
+        identity.home
+        if identity is not None
+        else default_home(participant, root=settings.identities_dir)
+    )
+    limit = args.epsilon_limit if args.epsilon_limit is not None else settings.privacy_epsilon_limit
+    ledger = PrivacyLedger(
+        ledger_path(home),
+        epsilon_limit=limit,
+        delta=args.privacy_delta if args.privacy_delta is not None else settings.privacy_delta,
+        accountant=args.privacy_accountant or settings.privacy_accountant,
+    )
+    adopt_ledger(ledger)
+    return ledger
+
+
+def _budget(args: argparse.Namespace, settings: ClientSettings) -> int:
+    from consortium_core.privacy import PrivacyLedger
+
+    from .budget import ledger_path, render_summary, stored_or_new
+    from .identity import default_home
+
+    home = args.home or settings.home
+    participant = args.participant or settings.participant_id
+    if home is None and participant:
+        home = default_home(participant, root=settings.identities_dir)
+    if home is None:
+        raise SystemExit(
+            "consortium-client budget: give --home DIR or --participant ID "
+            "(or CONSORTIUM_CLIENT_HOME / CONSORTIUM_CLIENT_PARTICIPANT_ID)"
+        )
+    path = ledger_path(home)
+    fallback = PrivacyLedger(
+        path,
+        epsilon_limit=settings.privacy_epsilon_limit,
+        delta=settings.privacy_delta,
+        accountant=settings.privacy_accountant,
+    )
+    summary = stored_or_new(path, fallback=fallback).summary()
+    if args.json:
+        print(summary.model_dump_json(indent=2))
+    else:
+        print(render_summary(summary))
+    return 0
+
+
 def _status(args: argparse.Namespace, settings: ClientSettings) -> int:
     participant = args.participant or settings.participant_id
     url = (args.coordinator or settings.coordinator_url).rstrip("/") + "/api/v1/participants"
@@ -270,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(getattr(args, "json", False))
     settings = ClientSettings()
     try:
-        return {"enroll": _enroll, "run": _run, "status": _status}[args.command](args, settings)
+        commands = {"enroll": _enroll, "run": _run, "status": _status, "budget": _budget}
+        return commands[args.command](args, settings)
     except ConsortiumError as exc:
         print(f"consortium-client: {exc}", file=sys.stderr)
         return 2

@@ -3,7 +3,15 @@
 One process per participant. It imports torch once, keeps one Flower ``Context`` per run (mods
 such as ``secaggplus_mod`` keep their protocol state there), announces itself with heartbeats,
 and reconnects by itself when NATS restarts. It runs only the tasks it was given: a message for
-another task gets an error reply that names the allowed ones.
+another task gets an error reply that names the allowed ones. A ClientApp that raises (for
+example ``PrivacyBudgetExceeded`` when a round would take the participant over its own privacy
+limit) gets an error reply whose reason is ``"<ExceptionType>: <message>"``.
+
+Each run's node config is the participant's ``node_config`` with the runtime's own keys on top
+(:mod:`consortium_core.contracts.node_config`): ``runtime_node_config`` (the privacy ledger's
+path and policy) and ``job-id``, the coordinator's id of the job, from the message envelope. The
+runtime's keys always win: a participant's ``node_config`` entry with one of those names is
+dropped, with a warning, so nothing can point a ClientApp at another ledger or limit.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from consortium_core import subjects
+from consortium_core.contracts import node_config as runtime_keys
 from consortium_core.contracts.envelope import Envelope
 from consortium_core.contracts.presence import Heartbeat, node_id_for
 from consortium_core.errors import WireFormatError
@@ -56,6 +65,7 @@ class ClientRuntime:
         nats_url: str,
         apps: Mapping[str, ClientApp],
         node_config: Mapping[str, bool | int | float | str] | None = None,
+        runtime_node_config: Mapping[str, bool | int | float | str] | None = None,
         heartbeat_s: float = 1.0,
         tls: object | None = None,
     ) -> None:
@@ -63,7 +73,8 @@ class ClientRuntime:
         self.node_id = node_id_for(participant_id)
         self.nats_url = nats_url
         self.apps = dict(apps)
-        self.node_config = dict(node_config or {})
+        self.runtime_node_config = dict(runtime_node_config or {})
+        self.node_config = self._participant_keys(node_config or {})
         self.heartbeat_s = heartbeat_s
         self.tls = tls
         self.stats = RuntimeStats()
@@ -76,6 +87,26 @@ class ClientRuntime:
         # and torch state stays in one thread.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clientapp")
         self.ready = asyncio.Event()
+
+    def _participant_keys(
+        self, node_config: Mapping[str, bool | int | float | str]
+    ) -> dict[str, bool | int | float | str]:
+        owned = runtime_keys.RUNTIME_KEYS | self.runtime_node_config.keys()
+        dropped = sorted(owned & node_config.keys())
+        if dropped:
+            log.warning(
+                "node config keys %s are set by the runtime itself; the given values are ignored",
+                ", ".join(dropped),
+            )
+        return {key: value for key, value in node_config.items() if key not in owned}
+
+    def node_config_for(self, job_id: str) -> dict[str, bool | int | float | str]:
+        """The node config a run of job ``job_id`` gets: the participant's keys, then the
+        runtime's (privacy ledger, ``job-id``) over them."""
+        config = {**self.node_config, **self.runtime_node_config}
+        if job_id:
+            config[runtime_keys.JOB_ID] = job_id
+        return config
 
     async def run(self) -> None:
         """Connect, subscribe, serve messages and send heartbeats until stopped."""
@@ -196,7 +227,7 @@ class ClientRuntime:
             context = Context(
                 run_id=run_id,
                 node_id=self.node_id,
-                node_config=dict(self.node_config),
+                node_config=self.node_config_for(envelope.job_id),
                 state=RecordDict(),
                 run_config=dict(envelope.run_config),
             )

@@ -45,3 +45,14 @@ class ClientSettings(BaseSettings):
     tls_hostname_check: bool = Field(
         True, description="check that server certificates name the host in the URL"
     )
+
+    # Privacy ledger (<home>/privacy/ledger.json): this participant's own limit, across jobs
+    privacy_epsilon_limit: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="most epsilon this participant spends over all jobs; none: no limit "
+        "(spending is still recorded)",
+    )
+    privacy_delta: float = Field(1e-5, gt=0, lt=1, description="delta the ledger composes at")
+    privacy_accountant: str = Field("prv", description="accountant of the ledger: prv or rdp")

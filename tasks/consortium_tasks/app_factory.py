@@ -17,7 +17,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from consortium_core.contracts.node_config import JOB_ID as JOB_ID_KEY
+from consortium_core.privacy import PrivacyLedger, missing_spend
 from consortium_core.privacy.central_dp import UNIT_WEIGHT_KEY, CentralDPSettings
+from consortium_core.privacy.errors import UnaccountedTrainingRefused
 from consortium_core.rounds import StopTraining
 from consortium_core.secure_aggregation import SecureAggregationSettings
 from consortium_core.secure_aggregation.client import is_secure_aggregation_message, secure_train
@@ -78,6 +81,7 @@ def make_client_app(
             run_config=context.run_config,
             config=config,
         )
+        metrics.update(_charge_ledger(metrics, config, context))
         return model, metrics, len(x)
 
     def fit_nameless(
@@ -144,6 +148,40 @@ def make_client_app(
         return Message(content=RecordDict({"metrics": metrics}), reply_to=msg)
 
     return app
+
+
+def _charge_ledger(
+    metrics: Mapping[str, float], config: Mapping[str, Any], context: Context
+) -> dict[str, float]:
+    """Charge this round's DP-SGD to the participant's own ledger before the update leaves.
+
+    The charge comes after training and before the reply: what costs privacy is releasing the
+    update, so a refused round (:class:`PrivacyBudgetExceeded`) releases nothing and spends
+    nothing. A participant with a limit refuses any round trained without DP.
+    """
+    ledger = PrivacyLedger.from_node_config(context.node_config)
+    if ledger is None:
+        return {}
+    job_id = str(context.node_config.get(JOB_ID_KEY, f"run-{context.run_id}"))
+    server_round = int(config.get("server-round", 0))
+    if missing_spend(metrics) is not None:
+        if ledger.epsilon_limit is not None:
+            raise UnaccountedTrainingRefused(
+                job_id=job_id, server_round=server_round, limit=ledger.epsilon_limit
+            )
+        return {}
+    charge = ledger.charge(
+        job_id=job_id,
+        run_id=context.run_id,
+        server_round=server_round,
+        noise_multiplier=float(metrics["dp_noise_multiplier"]),
+        sample_rate=float(metrics["dp_sample_rate"]),
+        steps=int(metrics["dp_steps"]),
+        delta=float(metrics.get("dp_delta", ledger.delta)),
+    )
+    if charge.spent is None or charge.remaining is None:
+        return {}
+    return {"ledger_epsilon_spent": charge.spent, "ledger_epsilon_remaining": charge.remaining}
 
 
 def _audit_membership(grid: Grid, arrays: ArrayRecord, run_config: Mapping[str, Any]) -> None:

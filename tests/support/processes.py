@@ -128,6 +128,7 @@ def client(
     task: str | None = "digits-cnn",
     app: str | None = None,
     node_config: str = "",
+    extra_args: list[str] | None = None,
 ) -> Process:
     """``consortium-client run`` for one participant."""
     args = [str(BIN / "consortium-client"), "run", "--participant", participant, "--nats", nats_url]
@@ -137,7 +138,10 @@ def client(
         args += ["--app", app]
     if node_config:
         args += ["--node-config", node_config]
-    return Process(args, log)
+    args += extra_args or []
+    # The participant's home (its privacy ledger) under the test's folder, not ~/.consortium:
+    # a ledger there would outlive the test and count against later runs.
+    return Process(args, log, env={"CONSORTIUM_CLIENT_IDENTITIES_DIR": str(log.parent / "homes")})
 
 
 @contextmanager
