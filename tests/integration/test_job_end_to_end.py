@@ -102,9 +102,11 @@ def test_three_clients_train_digits(tmp_path: Path, database_url: str, nats_serv
     audit = asyncio.run(_audit_for(nats_server.url, job_id))
     assert audit[0].kind == "job_created"
     exchanges = [r.data for r in audit if r.kind == "parameter_exchange"]
-    # 3 rounds x 3 participants x (train, evaluate) x (to, from)
-    assert len(exchanges) == 36
+    # 3 rounds x 3 participants x (train, evaluate) x (to, from), then the membership audit
+    # of the final model: 3 participants x (to, from)
+    assert len(exchanges) == 36 + 6
     assert {e["round"] for e in exchanges} == {1, 2, 3}
+    assert sum(e["message_type"] == "query.membership" for e in exchanges) == 6
     assert all(len(e["digest"]) == 64 and e["bytes"] > 0 for e in exchanges)
     sent = [e for e in exchanges if e["direction"] == "to_participant"]
     assert {e["participant_id"] for e in sent} == {"e2e-0", "e2e-1", "e2e-2"}

@@ -317,9 +317,11 @@ class NatsGrid(Grid):
         frame: Sequence[bytes | bytearray | memoryview],
     ) -> None:
         if self._on_exchange is not None:
+            query = message.metadata.message_type.startswith(MessageType.QUERY)
             self._on_exchange(
                 job_id=self.job_id,
-                server_round=self._round,
+                # a query after training asks about the last completed round's model
+                server_round=self._round - 1 if query else self._round,
                 participant_id=participant_id,
                 direction=direction,
                 message_type=message.metadata.message_type,
