@@ -4,16 +4,27 @@
 is long-lived and calls the ClientApp many times):
 
 - simulated participants: ``partition-id`` (int), ``num-partitions`` (int), ``partition``
-  (str, default ``"dirichlet(0.5)"``), ``seed`` (int, default 42);
+  (str, default ``"dirichlet(0.5)"``), ``seed`` (int, default 42), ``public-fraction`` (float,
+  default 0: the share of the train pool declared public, which no participant holds);
 - a participant's own data: ``data-path`` (an image folder or a CSV file) and, for CSV,
-  ``label-column``.
+  ``label-column``;
+- ``dp-seeded-noise`` (bool, default false): DP-SGD's Poisson samples and noise drawn from the
+  training seed, reproducible, for simulations only (whoever knows the seed can remove the
+  noise). A node setting, not a job setting: the server must not be able to choose it.
 
 Hyper-parameters come from the message's config, else ``context.run_config``, else the task's
-defaults: ``local-epochs``, ``learning-rate``, ``batch-size`` (and ``proximal-mu`` from FedProx).
+defaults: ``local-epochs``, ``learning-rate``, ``batch-size`` (a positive integer, or 0 or
+``"full"`` for every example at every step) and ``proximal-mu`` from FedProx. The job's length,
+``num-server-rounds``, comes the same way (the built-in ServerApps send it): DP-SGD with a
+target epsilon spreads that target over all of the job's rounds.
 
 >>> from consortium_tasks.registry import HyperParams
 >>> hyperparams(HyperParams(2, 0.05, 32), {"learning-rate": 0.1}, {"batch-size": 8})
 HyperParams(local_epochs=2, learning_rate=0.1, batch_size=8)
+>>> hyperparams(HyperParams(2, 0.05, 32), {"batch-size": "full"}, {}).batch_size
+0
+>>> num_server_rounds({"num-server-rounds": 10}, {"num-server-rounds": 30})
+30
 """
 
 from __future__ import annotations
@@ -24,10 +35,11 @@ from functools import lru_cache
 from typing import Any
 
 import torch
+from consortium_core.privacy.errors import PrivacyParameterError
 
 from .data import load_partition
-from .errors import DatasetError
-from .registry import HyperParams
+from .errors import DatasetError, TaskError
+from .registry import DEFAULT_NUM_SERVER_ROUNDS, HyperParams, parse_batch_size
 
 __all__ = [
     "DEFAULT_PARTITION",
@@ -36,8 +48,10 @@ __all__ = [
     "dp_settings",
     "hyperparams",
     "load_node_data",
+    "num_server_rounds",
     "proximal_mu",
     "read_int",
+    "seeded_noise",
     "training_seed",
 ]
 
@@ -71,10 +85,23 @@ def hyperparams(
     def pick(key: str, default: float) -> Any:
         return config.get(key, run_config.get(key, default))
 
+    try:
+        batch_size = parse_batch_size(pick("batch-size", defaults.batch_size))
+    except ValueError as error:
+        raise TaskError(str(error)) from None
     return HyperParams(
         local_epochs=int(pick("local-epochs", defaults.local_epochs)),
         learning_rate=float(pick("learning-rate", defaults.learning_rate)),
-        batch_size=int(pick("batch-size", defaults.batch_size)),
+        batch_size=batch_size,
+    )
+
+
+def num_server_rounds(run_config: Mapping[str, Any], config: Mapping[str, Any]) -> int:
+    """The job's number of rounds: message config, else run config, else the default (3)."""
+    return int(
+        config.get(
+            "num-server-rounds", run_config.get("num-server-rounds", DEFAULT_NUM_SERVER_ROUNDS)
+        )
     )
 
 
@@ -89,6 +116,20 @@ def training_seed(node_config: Mapping[str, Any], config: Mapping[str, Any]) -> 
     partition = read_int(node_config, "partition-id", 0)
     server_round = read_int(config, "server-round", 0)
     return base * 1_000_003 + partition * 1_009 + server_round
+
+
+def seeded_noise(node_config: Mapping[str, Any]) -> bool:
+    """Whether this participant draws DP-SGD's samples and noise from its training seed.
+
+    >>> seeded_noise({}), seeded_noise({"dp-seeded-noise": True})
+    (False, True)
+    >>> seeded_noise({"dp-seeded-noise": "no"})
+    False
+    """
+    value = node_config.get("dp-seeded-noise", False)
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes")
+    return bool(value)
 
 
 def load_node_data(
@@ -117,19 +158,24 @@ def _cached_node_data(
         num_partitions=read_int(node_config, "num-partitions"),
         partitioner_spec=str(node_config.get("partition", DEFAULT_PARTITION)),
         seed=read_int(node_config, "seed", DEFAULT_SEED),
+        public_fraction=float(node_config.get("public-fraction", 0.0)),
     )
 
 
 @dataclass(frozen=True)
 class DPSettings:
-    """Client-side DP-SGD settings of a job; DP is on when a noise level or target is given."""
+    """Client-side DP-SGD settings of a job; DP is on when a noise level or target is given.
+
+    ``target_epsilon`` is the participant's epsilon (by ``accountant``, at ``delta``) over all
+    its steps in the job; ``grad_sample_mode`` None means DP-SGD's default.
+    """
 
     noise_multiplier: float | None
     target_epsilon: float | None
     delta: float
     max_grad_norm: float
     accountant: str
-    grad_sample_mode: str
+    grad_sample_mode: str | None
 
 
 def dp_settings(run_config: Mapping[str, Any], config: Mapping[str, Any]) -> DPSettings | None:
@@ -139,6 +185,10 @@ def dp_settings(run_config: Mapping[str, Any], config: Mapping[str, Any]) -> DPS
     True
     >>> dp_settings({"dp-noise-multiplier": 1.1}, {}).delta
     1e-05
+    >>> dp_settings({"dp-noise-multiplier": 1.1, "dp-target-epsilon": 3.0}, {})
+    Traceback (most recent call last):
+    ...
+    consortium_core.privacy.errors.PrivacyParameterError: give one of dp-noise-multiplier and ...
     """
 
     def pick(key: str, default: Any = None) -> Any:
@@ -147,11 +197,16 @@ def dp_settings(run_config: Mapping[str, Any], config: Mapping[str, Any]) -> DPS
     sigma, target = pick("dp-noise-multiplier"), pick("dp-target-epsilon")
     if sigma is None and target is None:
         return None
+    if sigma is not None and target is not None:
+        raise PrivacyParameterError(
+            "give one of dp-noise-multiplier and dp-target-epsilon, not both"
+        )
+    mode = pick("dp-grad-sample-mode")
     return DPSettings(
         noise_multiplier=None if sigma is None else float(sigma),
         target_epsilon=None if target is None else float(target),
         delta=float(pick("dp-delta", 1e-5)),
         max_grad_norm=float(pick("dp-max-grad-norm", 1.0)),
         accountant=str(pick("dp-accountant", "rdp")),
-        grad_sample_mode=str(pick("dp-grad-sample-mode", "hooks")),
+        grad_sample_mode=None if mode is None else str(mode),
     )

@@ -7,6 +7,8 @@ A task is a Flower ServerApp + ClientApp pair. Apps are named by import path
 'consortium_tasks.digits_cnn.client_app:app'
 >>> load_app("consortium_tasks.registry:TASKS") is TASKS
 True
+>>> get_task("digits-private").defaults.batch_size == FULL_BATCH
+True
 """
 
 from __future__ import annotations
@@ -19,12 +21,53 @@ from consortium_core.errors import UnknownNameError
 
 from .errors import AppImportError
 
-__all__ = ["TASKS", "HyperParams", "TaskSpec", "get_task", "load_app"]
+__all__ = [
+    "DEFAULT_NUM_SERVER_ROUNDS",
+    "FULL_BATCH",
+    "TASKS",
+    "HyperParams",
+    "TaskSpec",
+    "get_task",
+    "load_app",
+    "parse_batch_size",
+]
+
+FULL_BATCH = 0
+"""``batch-size`` of a full batch: every step uses every example (DP-SGD's sample rate 1)."""
+DEFAULT_NUM_SERVER_ROUNDS = 3
+"""A job's rounds when its run config does not say (``num-server-rounds``)."""
+
+
+def parse_batch_size(value: object) -> int:
+    """A ``batch-size`` setting as an int: a positive integer, or :data:`FULL_BATCH` for 0 or
+    ``"full"``.
+
+    >>> parse_batch_size(32), parse_batch_size("16"), parse_batch_size("full"), parse_batch_size(0)
+    (32, 16, 0, 0)
+    >>> parse_batch_size(-2)
+    Traceback (most recent call last):
+    ...
+    ValueError: batch-size must be a positive integer, 0 or 'full' (every example), got -2
+    """
+    if isinstance(value, str) and value.strip().lower() == "full":
+        return FULL_BATCH
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = -1.0
+    if isinstance(value, bool) or not number.is_integer() or number < 0:
+        raise ValueError(
+            f"batch-size must be a positive integer, 0 or 'full' (every example), got {value!r}"
+        )
+    return int(number)
 
 
 @dataclass(frozen=True)
 class HyperParams:
-    """Local training settings; a run config may override each (``local-epochs``, ...)."""
+    """Local training settings; a run config may override each (``local-epochs``, ...).
+
+    ``batch_size`` :data:`FULL_BATCH` (0) trains on every example at every step.
+    """
 
     local_epochs: int
     learning_rate: float
@@ -55,6 +98,16 @@ TASKS: Mapping[str, TaskSpec] = {
             dataset="sklearn-digits",
             model="consortium_tasks.models:DigitsCNN",
             defaults=HyperParams(local_epochs=2, learning_rate=0.1, batch_size=16),
+        ),
+        TaskSpec(
+            name="digits-private",
+            description="Digits for DP-SGD: a linear classifier on fixed edge features of "
+            "per-image standardized 8x8 digits, full-batch noisy steps",
+            server_app="consortium_tasks.digits_private.server_app:app",
+            client_app="consortium_tasks.digits_private.client_app:app",
+            dataset="sklearn-digits",
+            model="consortium_tasks.models:DigitsEdgeLinear",
+            defaults=HyperParams(local_epochs=2, learning_rate=0.7, batch_size=FULL_BATCH),
         ),
         TaskSpec(
             name="breast-cancer-logreg",

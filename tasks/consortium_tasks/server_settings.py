@@ -3,7 +3,8 @@
 Run config keys (all optional): ``num-server-rounds`` (3), ``strategy`` ("FedAvg"),
 ``min-participants`` (2), ``fraction-train`` (1.0), ``fraction-evaluate`` (1.0), ``seed`` (42,
 the initial model's), strategy options as ``strategy.<option>`` (``strategy.proximal_mu``), and
-the hyper-parameters sent to participants: ``local-epochs``, ``learning-rate``, ``batch-size``.
+the hyper-parameters sent to participants: ``local-epochs``, ``learning-rate``, ``batch-size``
+(sent with ``num-server-rounds``).
 
 >>> settings = ServerSettings.from_run_config({"strategy": "FedProx", "strategy.proximal_mu": 0.1})
 >>> settings.strategy, settings.num_rounds, settings.strategy_options
@@ -21,7 +22,7 @@ from consortium_core.rounds import notify_round_end
 from flwr.app import ArrayRecord, ConfigRecord, MetricRecord
 from torch import nn
 
-from .registry import HyperParams
+from .registry import DEFAULT_NUM_SERVER_ROUNDS, HyperParams, parse_batch_size
 from .training import evaluate_model
 
 __all__ = [
@@ -38,7 +39,7 @@ STRATEGY_OPTION_PREFIX = "strategy."
 class ServerSettings:
     """The job settings a ServerApp needs, with the defaults that work on one machine."""
 
-    num_rounds: int = 3
+    num_rounds: int = DEFAULT_NUM_SERVER_ROUNDS
     strategy: str = "FedAvg"
     min_participants: int = 2
     fraction_train: float = 1.0
@@ -68,12 +69,21 @@ class ServerSettings:
 
 
 def participant_config(defaults: HyperParams, run_config: Mapping[str, Any]) -> ConfigRecord:
-    """The hyper-parameters sent to participants with every train and evaluate message."""
+    """The hyper-parameters sent to participants with every train and evaluate message, and
+    the job's ``num-server-rounds`` (DP-SGD spreads a target epsilon over all of them).
+
+    >>> config = participant_config(HyperParams(2, 0.7, 0), {"num-server-rounds": 30})
+    >>> config["num-server-rounds"], config["batch-size"]
+    (30, 0)
+    """
     return ConfigRecord(
         {
             "local-epochs": int(run_config.get("local-epochs", defaults.local_epochs)),
             "learning-rate": float(run_config.get("learning-rate", defaults.learning_rate)),
-            "batch-size": int(run_config.get("batch-size", defaults.batch_size)),
+            "batch-size": parse_batch_size(run_config.get("batch-size", defaults.batch_size)),
+            "num-server-rounds": int(
+                run_config.get("num-server-rounds", DEFAULT_NUM_SERVER_ROUNDS)
+            ),
         }
     )
 

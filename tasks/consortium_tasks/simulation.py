@@ -5,7 +5,9 @@ message goes through Flower's protobuf serde both ways, as on a real transport, 
 keeps one ``Context`` for the whole run. It is a development harness, not a runtime: a ClientApp
 exception propagates instead of becoming an error reply, and there are no TTLs.
 
-``python -m consortium_tasks.compare`` uses it to compare federated training with the baselines.
+``python -m consortium_tasks.compare`` uses it to compare federated training with the baselines;
+``make bench BENCH=privacy`` uses :func:`simulate` for what each participant reported
+(``participant_reports``, as the coordinator keeps them).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 from uuid import uuid4
 
-from flwr.app import ArrayRecord, Context, Message, RecordDict
+from flwr.app import ArrayRecord, Context, Message, MessageType, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.common.constant import SUPERLINK_NODE_ID
 from flwr.common.serde import message_from_proto, message_to_proto
@@ -24,13 +26,18 @@ from flwr.supercore.task_identity import TaskIdentity
 
 from .registry import get_task, load_app
 
-__all__ = ["InProcessGrid", "act_as_server", "run_in_process"]
+__all__ = ["InProcessGrid", "act_as_server", "run_in_process", "simulate"]
 
 FIRST_NODE_ID = 100
 
 
 class InProcessGrid(Grid):
-    """A Flower ``Grid`` whose nodes are ClientApp calls in this process."""
+    """A Flower ``Grid`` whose nodes are ClientApp calls in this process.
+
+    ``round_metrics`` holds the ServerApp's held-out metrics per round; ``participant_reports``
+    the metrics of every training reply, ``(node_id, metrics)`` in the order they came, never
+    averaged (each participant's ``dp_*`` spend, for instance).
+    """
 
     def __init__(
         self,
@@ -53,6 +60,7 @@ class InProcessGrid(Grid):
         }
         self._replies: dict[str, Message] = {}
         self.round_metrics: dict[int, dict[str, float]] = {}
+        self.participant_reports: list[tuple[int, dict[str, Any]]] = []
 
     def set_run(self, run: Run) -> None:
         """Use ``run`` as this Grid's run."""
@@ -90,7 +98,15 @@ class InProcessGrid(Grid):
             reply.metadata.__dict__["_message_id"] = uuid4().hex
             self._replies[message_id] = message_from_proto(message_to_proto(reply))
             message_ids.append(message_id)
+            self._keep_report(message, self._replies[message_id])
         return message_ids
+
+    def _keep_report(self, message: Message, reply: Message) -> None:
+        if message.metadata.message_type != MessageType.TRAIN or reply.has_error():
+            return
+        if "metrics" in reply.content:
+            node_id = message.metadata.dst_node_id
+            self.participant_reports.append((node_id, dict(reply.content["metrics"])))
 
     def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
         """Return (once) the replies to ``message_ids`` that are ready."""
@@ -116,15 +132,22 @@ def act_as_server(*, run_id: int, task_id: int = 1) -> None:
     TaskIdentity.node_id = SUPERLINK_NODE_ID
 
 
-def run_in_process(
+def simulate(
     task_name: str,
     *,
     num_partitions: int,
     partitioner_spec: str = "dirichlet(0.5)",
     seed: int = 42,
     run_config: Mapping[str, Any] | None = None,
-) -> dict[int, dict[str, float]]:
-    """Run built-in task ``task_name`` with simulated participants; metrics per round (0 first)."""
+    node_options: Mapping[str, Any] | None = None,
+    server_app: ServerApp | None = None,
+) -> InProcessGrid:
+    """Run built-in task ``task_name`` with simulated participants; return the Grid, with the
+    held-out metrics per round and what every participant reported.
+
+    ``node_options`` are added to every participant's node config (``public-fraction``);
+    ``server_app`` replaces the task's own ServerApp (a variant that starts from another model).
+    """
     spec = get_task(task_name)
     node_configs = [
         {
@@ -132,12 +155,13 @@ def run_in_process(
             "num-partitions": num_partitions,
             "partition": partitioner_spec,
             "seed": seed,
+            **(node_options or {}),
         }
         for partition_id in range(num_partitions)
     ]
     config = {"min-participants": num_partitions, **(run_config or {})}
     client_app = cast(ClientApp, load_app(spec.client_app))
-    server_app = cast(ServerApp, load_app(spec.server_app))
+    server = server_app or cast(ServerApp, load_app(spec.server_app))
     grid = InProcessGrid(client_app, node_configs, config)
     act_as_server(run_id=grid.run.run_id)
     server_context = Context(
@@ -147,5 +171,23 @@ def run_in_process(
         state=RecordDict(),
         run_config=config,
     )
-    server_app(grid, server_context)
-    return grid.round_metrics
+    server(grid, server_context)
+    return grid
+
+
+def run_in_process(
+    task_name: str,
+    *,
+    num_partitions: int,
+    partitioner_spec: str = "dirichlet(0.5)",
+    seed: int = 42,
+    run_config: Mapping[str, Any] | None = None,
+) -> dict[int, dict[str, float]]:
+    """Run built-in task ``task_name`` with simulated participants; metrics per round (0 first)."""
+    return simulate(
+        task_name,
+        num_partitions=num_partitions,
+        partitioner_spec=partitioner_spec,
+        seed=seed,
+        run_config=run_config,
+    ).round_metrics

@@ -48,11 +48,15 @@ def train_model(
 ) -> float:
     """Train ``model`` in place; return the mean training loss of the last epoch.
 
-    With ``proximal_mu > 0`` the loss gets FedProx's ``mu / 2 * ||w - w_start||^2`` term, where
+    ``batch_size`` 0 (``FULL_BATCH``) takes every example at every step. With
+    ``proximal_mu > 0`` the loss gets FedProx's ``mu / 2 * ||w - w_start||^2`` term, where
     ``w_start`` are the weights the model had on entry (the global model).
     """
     if len(x) == 0:
         raise ValueError("cannot train on an empty data set")
+    if batch_size < 0:
+        raise ValueError(f"batch_size must be >= 1, or 0 for a full batch, got {batch_size}")
+    batch_size = batch_size or len(x)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate, momentum=MOMENTUM)
     start = [p.detach().clone() for p in model.parameters()] if proximal_mu > 0 else []

@@ -148,3 +148,50 @@ def test_secure_aggregation_settings_are_checked_when_the_job_is_created(
             },
         )
         assert r.status_code == 422 and "FedAvg only" in r.text
+
+
+def test_secure_aggregation_with_dp_sgd_on_the_private_recipe(
+    tmp_path: Path, database_url: str, nats_server
+) -> None:
+    coordinator = Coordinator(
+        tmp_path / "coordinator.log", database_url=database_url, nats_url=nats_server.url
+    )
+    names = [f"dpsa-{i}" for i in range(3)]
+    clients = [
+        client(
+            tmp_path / f"{n}.log",
+            n,
+            nats_server.url,
+            task="digits-private",
+            node_config=f"partition-id={i} num-partitions=3",
+        )
+        for i, n in enumerate(names)
+    ]
+    with running(coordinator, *clients):
+        coordinator.wait_healthy()
+        coordinator.wait_online(names)
+        created = coordinator.http.post(
+            "/jobs",
+            json={
+                "task": "digits-private",
+                "rounds": 3,
+                "min_participants": 3,
+                "config": {
+                    "dp-target-epsilon": 4.0,
+                    "dp-accountant": "prv",
+                    "secure-aggregation": True,
+                    "secagg-reconstruction-threshold": 2,
+                },
+            },
+        )
+        assert created.status_code == 201, created.text
+        job = coordinator.wait_job(created.json()["id"], timeout=300)
+        assert job["status"] == "completed", job
+        rounds = coordinator.http.get(f"/jobs/{job['id']}/rounds").json()
+        assert rounds[-1]["metrics"]["accuracy"] > rounds[0]["metrics"]["accuracy"] + 0.3
+        assert all(r["participants"] == names for r in rounds[1:])
+        report = coordinator.http.get(f"/jobs/{job['id']}/privacy-report").json()
+        assert report["dp"] and report["secure_aggregation"]
+        assert sorted(report["participants"]) == names
+        assert all(0 < p["epsilon"] <= 4.0 for p in report["participants"].values())
+        assert "refused" not in coordinator.output()

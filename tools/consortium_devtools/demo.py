@@ -1,9 +1,11 @@
 """``make demo``: the medical scenario on a running platform (``make up`` first).
 
 Five simulated hospitals run as separate ``consortium-client`` processes, each on its own
-Dirichlet(0.5) label-skewed share of scikit-learn's digits. A federated job trains the shared
-CNN; the same model is also trained centrally and by each hospital alone, all scored on a test
-set no participant trains on. The results table is printed and ``var/demo/report.json`` written.
+Dirichlet(0.5) label-skewed share of scikit-learn's digits. Job A trains the shared model with
+DP-SGD on every hospital and SecAgg+ (the server sees only the sum of the masked updates); the
+same model is also trained centrally and by each hospital alone without DP, all scored on a test
+set no participant trains on. The results table is printed and ``var/demo/report.json`` written,
+with the job's privacy report (each hospital's epsilon and the inputs to recompute it).
 """
 
 from __future__ import annotations
@@ -30,6 +32,16 @@ SCENARIOS_LATER = {
 }
 
 
+PRIVATE_TASK = "digits-private"
+JOB_A_PRIVACY: dict[str, Any] = {
+    "dp-target-epsilon": 8.0,
+    "dp-accountant": "prv",
+    "secure-aggregation": True,
+}
+"""Job A of the medical demo: DP-SGD on every hospital (each one's epsilon over the whole job
+at most 8) and SecAgg+, on the task's recipe (see docs/privacy.md)."""
+
+
 class DemoError(RuntimeError):
     """The demo cannot go on; the text says why and what to do."""
 
@@ -39,9 +51,18 @@ def _say(text: str) -> None:
 
 
 def _start_hospitals(
-    platform: Platform, endpoints: dict[str, Any], *, count: int, partition: str, seed: int
+    platform: Platform,
+    endpoints: dict[str, Any],
+    *,
+    task: str,
+    count: int,
+    partition: str,
+    seed: int,
 ) -> list[str]:
-    """Enroll (once) and start each hospital's client runtime with its own certificate."""
+    """Enroll (once) and start each hospital's client runtime with its own certificate.
+
+    A hospital left running by an earlier demo is kept if it runs ``task``, else restarted.
+    """
     ca_cert = platform.root / str(endpoints["ca_cert"])
     registry_url = str(endpoints["registry_url"])
     operator: OperatorSession | None = None
@@ -49,8 +70,11 @@ def _start_hospitals(
     for i in range(count):
         name = f"hospital-{i + 1}"
         names.append(name)
+        task_file = platform.run_dir / f"{name}.task"
         if platform.running_pid(name) is not None:
-            continue
+            if task_file.exists() and task_file.read_text() == task:
+                continue
+            platform.stop(name)
         home = platform.var / "demo" / "hospitals" / name
         if not (home / "cert.pem").exists():
             if operator is None:
@@ -75,7 +99,7 @@ def _start_hospitals(
                 "--nats",
                 str(endpoints["nats_url"]),
                 "--task",
-                "digits-cnn",
+                task,
                 "--node-config",
                 f"partition-id={i} num-partitions={count} partition='{partition}' seed={seed}",
             ],
@@ -85,6 +109,7 @@ def _start_hospitals(
             env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
         )
         platform.record_pid(name, proc.pid)
+        task_file.write_text(task)
     return names
 
 
@@ -127,12 +152,14 @@ def _follow(api: httpx.Client, job_id: str, rounds: int, timeout_s: float) -> di
 def run_medical(platform: Platform, endpoints: dict[str, Any], report_path: Path) -> dict[str, Any]:
     """Run the medical scenario end to end and return the report."""
     from consortium_tasks.baselines import train_centralized, train_local_only
+    from consortium_tasks.digits_private.task import PRIVATE_RUN_CONFIG
     from consortium_tasks.registry import get_task
 
-    participants, rounds, local_epochs, seed = 5, 10, 2, 42
-    partition = "dirichlet(0.5)"
-    spec = get_task("digits-cnn")
-    api = httpx.Client(base_url=str(endpoints["coordinator_url"]) + "/api/v1", timeout=30)
+    participants, seed, partition = 5, 42, "dirichlet(0.5)"
+    spec = get_task(PRIVATE_TASK)
+    config = {**PRIVATE_RUN_CONFIG, **JOB_A_PRIVACY}
+    rounds = int(config.pop("num-server-rounds"))
+    api = httpx.Client(base_url=str(endpoints["coordinator_url"]) + "/api/v1", timeout=60)
     started = time.monotonic()
 
     _say(
@@ -140,38 +167,43 @@ def run_medical(platform: Platform, endpoints: dict[str, Any], report_path: Path
         f"{partition} partitions of digits)"
     )
     names = _start_hospitals(
-        platform, endpoints, count=participants, partition=partition, seed=seed
+        platform, endpoints, task=spec.name, count=participants, partition=partition, seed=seed
     )
-    _say("Training the same model centrally and per hospital alone (baselines)...")
-    epochs = rounds * local_epochs
-    centralized = train_centralized("digits-cnn", epochs=epochs, seed=seed)
+    _say("Training the same model centrally and per hospital alone, without DP (baselines)...")
+    epochs = rounds * int(config["local-epochs"])  # as many passes as each hospital makes
+    centralized = train_centralized(spec.name, epochs=epochs, seed=seed)
     local_only = train_local_only(
-        "digits-cnn",
+        spec.name,
         num_partitions=participants,
         partitioner_spec=partition,
         seed=seed,
         epochs=epochs,
     )
     _wait_online(api, names, timeout_s=120)
-    _say(f"All {participants} hospitals online; creating the federated job")
+    _say(
+        f"All {participants} hospitals online; job A: {rounds} rounds of FedAvg with DP-SGD on "
+        f"every hospital (epsilon <= {config['dp-target-epsilon']} each, delta "
+        f"{config['dp-delta']}) and SecAgg+ (the server sees only the sum)"
+    )
     created = api.post(
         "/jobs",
         json={
-            "name": "medical demo",
-            "task": "digits-cnn",
+            "name": "medical demo, job A (DP + SecAgg+)",
+            "task": spec.name,
             "strategy": "FedAvg",
             "rounds": rounds,
             "min_participants": participants,
-            "config": {"local-epochs": local_epochs},
+            "config": config,
         },
     )
     if created.status_code != 201:
         raise DemoError(f"job refused: {created.text}")
     job_id = created.json()["id"]
-    job = _follow(api, job_id, rounds, timeout_s=600)
+    job = _follow(api, job_id, rounds, timeout_s=1200)
     if job["status"] != "completed":
         raise DemoError(f"job {job_id} {job['status']}: {job['reason']}")
     history = [r for r in api.get(f"/jobs/{job_id}/rounds").json() if r["number"] > 0]
+    privacy = api.get(f"/jobs/{job_id}/privacy-report").json()
     names_by_partition = {i: f"hospital-{i + 1}" for i in range(participants)}
     report: dict[str, Any] = {
         "job_id": job_id,
@@ -182,6 +214,7 @@ def run_medical(platform: Platform, endpoints: dict[str, Any], report_path: Path
         "rounds": len(history),
         "strategy": job["strategy"],
         "task": spec.name,
+        "job_config": config,
         "accuracy": {
             "centralized": centralized,
             "local_only_mean": sum(local_only.values()) / len(local_only),
@@ -189,16 +222,9 @@ def run_medical(platform: Platform, endpoints: dict[str, Any], report_path: Path
             "federated": history[-1]["metrics"]["accuracy"],
             "federated_per_round": [r["metrics"]["accuracy"] for r in history],
             "test_set": "held-out 20% of digits, never in any partition",
+            "baselines": f"no DP, {epochs} epochs",
         },
-        "privacy": {
-            "dp": False,
-            "secure_aggregation": False,
-            "delta": None,
-            "epsilon_max": None,
-            "accountant": None,
-            "participants": {},
-            "note": "privacy mechanisms arrive with the privacy issue",
-        },
+        "privacy": _privacy_block(privacy, endpoints, job_id),
         "contributions": None,
         "timings": {
             "total_s": time.monotonic() - started,
@@ -214,6 +240,27 @@ def run_medical(platform: Platform, endpoints: dict[str, Any], report_path: Path
     return report
 
 
+def _privacy_block(
+    privacy: dict[str, Any], endpoints: dict[str, Any], job_id: str
+) -> dict[str, Any]:
+    """The report's ``privacy`` block (CONTRACTS.md) from the job's privacy report."""
+    keys = ("noise_multiplier", "sample_rate", "steps", "delta", "epsilon", "accountant")
+    return {
+        "dp": privacy["dp"],
+        "secure_aggregation": privacy["secure_aggregation"],
+        "delta": privacy["delta"],
+        "epsilon_max": privacy["epsilon_max"],
+        "accountant": privacy["accountant"],
+        "participants": {
+            who: {key: entry[key] for key in keys} | {"epsilon_rdp": entry["epsilon_rdp"]}
+            for who, entry in privacy["participants"].items()
+        },
+        "secure_aggregation_settings": privacy["secure_aggregation_settings"],
+        "membership_inference": privacy["membership_inference"],
+        "report_url": f"{endpoints['coordinator_url']}/api/v1/jobs/{job_id}/privacy-report.html",
+    }
+
+
 def print_table(report: dict[str, Any]) -> None:
     """The results table a person reads."""
     acc = report["accuracy"]
@@ -223,7 +270,10 @@ def print_table(report: dict[str, Any]) -> None:
     ]
     rows += [
         ("local only: mean", acc["local_only_mean"]),
-        (f"federated ({report['strategy']}, {report['rounds']} rounds)", acc["federated"]),
+        (
+            f"federated, DP + SecAgg+ ({report['strategy']}, {report['rounds']} rounds)",
+            acc["federated"],
+        ),
     ]
     width = max(len(r[0]) for r in rows)
     _say("")
@@ -231,6 +281,16 @@ def print_table(report: dict[str, Any]) -> None:
     _say(f"{'-' * width}  -------------")
     for label, value in rows:
         _say(f"{label:<{width}}  {value:.3f}")
+    privacy = report["privacy"]
+    mia = privacy["membership_inference"]
+    _say("")
+    _say(
+        f"privacy: DP-SGD {'on' if privacy['dp'] else 'off'}, SecAgg+ "
+        f"{'on' if privacy['secure_aggregation'] else 'off'}; largest epsilon of any hospital "
+        f"{privacy['epsilon_max']:.2f} at delta {privacy['delta']:g} ({privacy['accountant']})"
+        + (f"; membership-inference AUC {mia['auc_max']:.3f} (0.5 = chance)" if mia else "")
+    )
+    _say(f"privacy report: {privacy['report_url']}")
     rounds = report["timings"]["round_s"]
     _say("")
     _say(

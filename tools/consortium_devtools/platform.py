@@ -256,25 +256,25 @@ class Platform:
         except httpx.HTTPError:
             return False
 
+    def stop(self, name: str) -> bool:
+        """Stop recorded process ``name`` (SIGTERM, then SIGKILL after 15 s); True if it ran."""
+        pid = self.running_pid(name)
+        if pid is not None:
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except OSError:
+                os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        self.pid_file(name).unlink(missing_ok=True)
+        return pid is not None
+
     def down(self) -> list[str]:
         """Stop every recorded process (clients, services, our own NATS); keep data."""
-        stopped = []
-        for path in sorted(self.run_dir.glob("*.pid")):
-            name = path.stem
-            pid = self.running_pid(name)
-            if pid is not None:
-                try:
-                    os.killpg(pid, signal.SIGTERM)
-                except OSError:
-                    os.kill(pid, signal.SIGTERM)
-                deadline = time.monotonic() + 15
-                while _alive(pid) and time.monotonic() < deadline:
-                    time.sleep(0.2)
-                if _alive(pid):
-                    os.kill(pid, signal.SIGKILL)
-                stopped.append(name)
-            path.unlink(missing_ok=True)
-        return stopped
+        return [path.stem for path in sorted(self.run_dir.glob("*.pid")) if self.stop(path.stem)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ MODULES = [
     "consortium_tasks.client_settings",
     "consortium_tasks.data",
     "consortium_tasks.datasets",
+    "consortium_tasks.local_training",
     "consortium_tasks.models",
     "consortium_tasks.registry",
     "consortium_tasks.server_settings",

@@ -11,7 +11,7 @@ from flwr.serverapp import ServerApp
 
 
 def test_builtin_tasks_are_registered() -> None:
-    assert {"digits-cnn", "breast-cancer-logreg"} <= set(TASKS)
+    assert {"digits-cnn", "digits-private", "breast-cancer-logreg"} <= set(TASKS)
     assert get_task("digits-cnn").dataset == "sklearn-digits"
 
 

@@ -1,0 +1,1 @@
+"""Task ``digits-private``: digits made for DP-SGD (fixed edge features, a linear classifier)."""
