@@ -123,7 +123,7 @@ def test_bad_requests_get_clear_problems(tmp_path: Path, database_url: str, nats
         r = http.post("/jobs", json={"task": "no-such-task"})
         assert r.status_code == 422
         assert r.headers["content-type"] == "application/problem+json"
-        assert r.json()["known"] == ["breast-cancer-logreg", "digits-cnn"]
+        assert r.json()["known"] == ["breast-cancer-logreg", "digits-cnn", "digits-private"]
         r = http.post("/jobs", json={"task": "digits-cnn", "strategy": "FedMagic"})
         assert r.status_code == 422 and "FedAvg" in r.json()["detail"]
         r = http.post("/jobs", json={"task": "apps.stock_flower_app:server_app"})
