@@ -6,6 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import httpx
 import nats
 import numpy as np
 import pytest
@@ -171,6 +172,8 @@ def test_dp_sgd_job_records_each_participants_spend(
         job = coordinator.wait_job(created.json()["id"])
         assert job["status"] == "completed", job
         rounds = coordinator.http.get(f"/jobs/{job['id']}/rounds").json()
+        scraped = httpx.get(coordinator.url + "/metrics")
+    _check_prometheus_metrics(scraped, job["id"], names, rounds)
     for r in rounds[1:]:
         assert sorted(r["participant_metrics"]) == names
         for spend in r["participant_metrics"].values():
@@ -183,6 +186,36 @@ def test_dp_sgd_job_records_each_participants_spend(
                 delta=spend["dp_delta"],
             )
             assert recomputed == pytest.approx(spend["dp_epsilon_rdp"], rel=0.01)
+
+
+def _check_prometheus_metrics(
+    scraped: httpx.Response, job_id: str, names: list[str], rounds: list[dict]
+) -> None:
+    """The coordinator's /metrics agree with what the job API recorded."""
+    from consortium_core.privacy import composed_epsilon
+    from prometheus_client.parser import text_string_to_metric_families
+
+    assert scraped.status_code == 200
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(scraped.text)
+        for s in family.samples
+    }
+    assert samples[("consortium_participants_online", ())] == len(names)
+    assert samples[("consortium_rounds_total", (("task", "digits-cnn"),))] == 2
+    assert samples[("consortium_round_duration_seconds_count", (("task", "digits-cnn"),))] == 2
+    assert samples[("consortium_bytes_sent_total", ())] == sum(r["bytes_sent"] for r in rounds[1:])
+    assert samples[("consortium_jobs_created_total", ())] == 1
+    assert samples[("consortium_jobs_running", ())] == 0
+    assert samples[("consortium_jobs_finished_total", (("status", "completed"),))] == 1
+    for name in names:
+        history = [
+            (m["dp_noise_multiplier"], m["dp_sample_rate"], int(m["dp_steps"]))
+            for m in (r["participant_metrics"][name] for r in rounds[1:])
+        ]
+        key = ("consortium_privacy_epsilon_spent", (("job_id", job_id), ("participant", name)))
+        expected = composed_epsilon(accountant="rdp", history=history, delta=1e-5)
+        assert samples[key] == pytest.approx(expected)
 
 
 def test_job_stops_before_the_round_that_would_exceed_its_privacy_budget(

@@ -10,6 +10,8 @@ from contextlib import asynccontextmanager
 from consortium_client.transport import connect
 from consortium_core.presence import Presence
 from fastapi import APIRouter, FastAPI
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from .api import jobs, participants, privacy
@@ -18,6 +20,7 @@ from .audit import AuditPublisher
 from .db.bootstrap import ensure_database, migrate, wait_for_postgres
 from .events import EventPublisher
 from .jobs import store
+from .observability import CoordinatorMetrics
 from .runtime.checkpoints import CheckpointStore
 from .runtime.hub import NatsHub
 from .runtime.runner import JobRunner
@@ -50,6 +53,7 @@ def create_app(settings: CoordinatorSettings | None = None) -> FastAPI:
                 log.warning("marked %d unfinished job(s) from a previous run as failed", left)
         nc = await connect(settings.nats_url, name="coordinator", tls=settings.nats_tls())
         presence = Presence(timeout_s=settings.presence_timeout_s)
+        metrics.watch_presence(lambda: len(presence.online()))
         hub = NatsHub(nc, presence)
         await hub.start()
         events = EventPublisher(nc)
@@ -65,6 +69,7 @@ def create_app(settings: CoordinatorSettings | None = None) -> FastAPI:
             audit=audit,
             participant_wait_s=settings.participant_wait_s,
             round_timeout_s=settings.round_timeout_s,
+            metrics=metrics,
         )
         app.state.sessions, app.state.presence = sessions, presence
         app.state.runner, app.state.checkpoints = runner, checkpoints
@@ -80,6 +85,7 @@ def create_app(settings: CoordinatorSettings | None = None) -> FastAPI:
             await nc.drain()
             await engine.dispose()
 
+    metrics = CoordinatorMetrics()
     app = FastAPI(
         title="Consortium coordinator",
         version="0.1.0",
@@ -98,5 +104,11 @@ def create_app(settings: CoordinatorSettings | None = None) -> FastAPI:
     api.include_router(participants.router)
     api.include_router(privacy.router)
     app.include_router(api)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        """Prometheus exposition (on the event loop: presence is read where it is written)."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
     install_problem_handlers(app)
     return app

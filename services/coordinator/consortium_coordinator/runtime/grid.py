@@ -121,6 +121,8 @@ def plaintext_arrays_in(reply: Message) -> str | None:
 
     >>> from flwr.app import Array
     >>> import numpy as np
+    >>> from consortium_tasks.simulation import act_as_server
+    >>> act_as_server(run_id=1)
     >>> masked = Message(RecordDict({"fitres.parameters": ArrayRecord()}), dst_node_id=1,
     ...                  message_type=MessageType.TRAIN)
     >>> plaintext_arrays_in(masked) is None

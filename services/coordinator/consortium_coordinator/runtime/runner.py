@@ -36,6 +36,7 @@ from ..db.models import Job, JobStatus
 from ..errors import JobStateError, JobStoppedError, NotEnoughParticipantsError, RoundFailedError
 from ..events import EventPublisher
 from ..jobs import store
+from ..observability import CoordinatorMetrics
 from .checkpoints import CheckpointStore, arrays_to_safetensors
 from .grid import NatsGrid, RoundReport
 from .hub import NatsHub
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 class _Active:
     stop: threading.Event = field(default_factory=threading.Event)
     task: asyncio.Task[None] | None = None
+    task_name: str = ""  # the job's client task, a metrics label
 
 
 class JobRunner:
@@ -64,6 +66,7 @@ class JobRunner:
         audit: AuditPublisher,
         participant_wait_s: float,
         round_timeout_s: float,
+        metrics: CoordinatorMetrics,
     ) -> None:
         self._hub = hub
         self._sessions = sessions
@@ -73,6 +76,7 @@ class JobRunner:
         self._participant_wait_s = participant_wait_s
         self._round_timeout_s = round_timeout_s
         self._active: dict[str, _Active] = {}
+        self._metrics = metrics
 
     async def publish(self, event: JobCreated) -> None:
         """Publish an event about a job (used by the API for ``job created``)."""
@@ -86,6 +90,7 @@ class JobRunner:
         """Start supervising a pending job in the background."""
         active = _Active()
         self._active[job_id] = active
+        self._metrics.jobs_created.inc()
         active.task = asyncio.create_task(self._supervise(job_id, active), name=f"job-{job_id}")
 
     async def stop(self, job_id: str) -> Job:
@@ -96,10 +101,7 @@ class JobRunner:
                 raise JobStateError(f"job {job_id} is already {job.status}")
         active = self._active.get(job_id)
         if active is None:  # not supervised by this process (left over): just mark it
-            async with self._sessions() as session:
-                job = await store.finish_job(
-                    session, job_id, JobStatus.STOPPED, "stopped by operator"
-                )
+            job = await self._finish(job_id, JobStatus.STOPPED, "stopped by operator")
             await self._events.publish(JobStopped(job_id=job_id))
             return job
         active.stop.set()
@@ -131,6 +133,8 @@ class JobRunner:
             async with self._sessions() as session:
                 await store.mark_running(session, job_id, participants)
                 job = await store.get_job(session, job_id)
+            self._metrics.job_started()
+            active.task_name = job.client_task
             await self._events.publish(JobStarted(job_id=job_id, participants=participants))
             grid = NatsGrid(
                 hub=self._hub,
@@ -229,6 +233,16 @@ class JobRunner:
             {"job_id": job_id, "round": str(report.server_round)},
         )
         name, digest = await self._checkpoints.save(job_id, report.server_round, data)
+        active = self._active.get(job_id)
+        if report.server_round > 0:
+            self._metrics.round_completed(
+                active.task_name if active else "",
+                duration_s=report.duration_s,
+                bytes_sent=report.bytes_sent,
+                bytes_received=report.bytes_received,
+                failures=report.failures,
+            )
+            self._metrics.privacy_spent(job_id, report.participant_metrics)
         async with self._sessions() as session:
             await store.add_round(
                 session,
@@ -272,7 +286,11 @@ class JobRunner:
 
     async def _finish(self, job_id: str, status: str, reason: str = "") -> Job:
         async with self._sessions() as session:
-            return await store.finish_job(session, job_id, status, reason)
+            before = (await store.get_job(session, job_id)).status
+            job = await store.finish_job(session, job_id, status, reason)
+        if before not in JobStatus.FINAL:
+            self._metrics.job_ended(job_id, status, was_running=before == JobStatus.RUNNING)
+        return job
 
     async def _fail(self, job_id: str, reason: str) -> None:
         log.warning("job %s failed: %s", job_id, reason)
