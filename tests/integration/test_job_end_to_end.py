@@ -208,6 +208,13 @@ def _check_prometheus_metrics(
     assert samples[("consortium_jobs_created_total", ())] == 1
     assert samples[("consortium_jobs_running", ())] == 0
     assert samples[("consortium_jobs_finished_total", (("status", "completed"),))] == 1
+    created = (
+        ("method", "POST"),
+        ("route", "/api/v1/jobs"),
+        ("service", "coordinator"),
+        ("status", "201"),
+    )
+    assert samples[("consortium_http_requests_total", created)] == 1
     for name in names:
         history = [
             (m["dp_noise_multiplier"], m["dp_sample_rate"], int(m["dp_steps"]))

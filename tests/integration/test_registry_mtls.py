@@ -113,3 +113,17 @@ def test_an_unrecorded_certificate_of_our_ca_is_refused(registry: Registry) -> N
 def _valid(registry: Registry) -> tuple[str, bytes]:
     _, key_pem, cert_pem = registry.enroll_new("control")
     return cert_pem, key_pem
+
+
+def test_prometheus_metrics_count_requests_by_route_template(registry: Registry) -> None:
+    renew(registry, None, None)  # a refused request: 401
+    root = registry.base_url.removesuffix("/api/v1")
+    with registry.client() as http:
+        text = http.get(root + "/metrics").text
+    assert (
+        'consortium_http_requests_total{method="POST",route="/api/v1/certificates/renew",'
+        'service="registry",status="401"}'
+    ) in text
+    assert (
+        'consortium_http_request_duration_seconds_count{method="GET",route="/api/v1/health"' in text
+    )

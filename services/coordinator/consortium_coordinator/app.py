@@ -9,9 +9,8 @@ from contextlib import asynccontextmanager
 
 from consortium_client.transport import connect
 from consortium_core.presence import Presence
+from consortium_service.http_metrics import install_metrics
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from .api import jobs, participants, privacy
@@ -104,11 +103,6 @@ def create_app(settings: CoordinatorSettings | None = None) -> FastAPI:
     api.include_router(participants.router)
     api.include_router(privacy.router)
     app.include_router(api)
-
-    @app.get("/metrics", include_in_schema=False)
-    async def prometheus_metrics() -> Response:
-        """Prometheus exposition (on the event loop: presence is read where it is written)."""
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
+    install_metrics(app, service="coordinator", registry=metrics.registry)
     install_problem_handlers(app)
     return app

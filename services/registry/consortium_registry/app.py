@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from consortium_client.transport import connect
+from consortium_service.http_metrics import install_metrics
 from fastapi import APIRouter, FastAPI
+from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from .api import audit, auth, enrollment, participants
@@ -106,5 +108,6 @@ def create_app(
     for module in (auth, participants, enrollment, audit):
         api.include_router(module.router)
     app.include_router(api)
+    install_metrics(app, service="registry", registry=CollectorRegistry())
     install_problem_handlers(app)
     return app
