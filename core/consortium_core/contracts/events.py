@@ -12,6 +12,7 @@ them back.
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
@@ -28,8 +29,18 @@ __all__ = [
 ]
 
 
+def _new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
 class _Event(BaseModel):
     v: int = 1
+    id: str = Field(
+        default_factory=_new_event_id,
+        min_length=1,
+        max_length=64,
+        description="unique per event: consumers store each id once; JetStream dedups on it",
+    )
     job_id: str
     at: float = Field(default_factory=time.time)
 

@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from consortium_client.transport import connect
+from consortium_core.contracts.events import JobFailed
 from consortium_core.presence import Presence
 from consortium_service.http_metrics import install_metrics
 from fastapi import APIRouter, FastAPI
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from .api import jobs, participants, privacy
 from .api.problems import install_problem_handlers
@@ -30,6 +31,18 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 
+async def _fail_jobs_left_unfinished(
+    sessions: async_sessionmaker[AsyncSession], events: EventPublisher
+) -> None:
+    reason = "the coordinator restarted while this job was pending or running; create the job again"
+    async with sessions() as session:
+        left = await store.fail_unfinished_jobs(session, reason)
+    for job_id in left:
+        await events.publish(JobFailed(job_id=job_id, reason=reason))
+    if left:
+        log.warning("marked %d unfinished job(s) from a previous run as failed", len(left))
+
+
 def create_app(settings: CoordinatorSettings | None = None) -> FastAPI:
     """Build the application; the lifespan connects to Postgres and NATS, waiting for both."""
     settings = settings or get_settings()
@@ -42,14 +55,6 @@ def create_app(settings: CoordinatorSettings | None = None) -> FastAPI:
             await asyncio.to_thread(migrate, settings.database_url)
         engine = create_async_engine(settings.database_url, pool_pre_ping=True)
         sessions = async_sessionmaker(engine, expire_on_commit=False)
-        async with sessions() as session:
-            left = await store.fail_unfinished_jobs(
-                session,
-                "the coordinator restarted while this job was pending or running; "
-                "create the job again",
-            )
-            if left:
-                log.warning("marked %d unfinished job(s) from a previous run as failed", left)
         nc = await connect(settings.nats_url, name="coordinator", tls=settings.nats_tls())
         presence = Presence(timeout_s=settings.presence_timeout_s)
         metrics.watch_presence(lambda: len(presence.online()))
@@ -57,6 +62,7 @@ def create_app(settings: CoordinatorSettings | None = None) -> FastAPI:
         await hub.start()
         events = EventPublisher(nc)
         await events.ensure_stream()
+        await _fail_jobs_left_unfinished(sessions, events)
         checkpoints = CheckpointStore(nc, settings.checkpoint_bucket)
         audit = AuditPublisher(nc, asyncio.get_running_loop())
         await audit.ensure_stream()

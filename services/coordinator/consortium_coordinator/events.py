@@ -35,6 +35,11 @@ class EventPublisher:
         """Publish ``event`` on its job's subject."""
         subject = subjects.job_event(event.job_id, event.type)
         try:
-            await self._js.publish(subject, event.model_dump_json().encode(), timeout=5)
+            await self._js.publish(
+                subject,
+                event.model_dump_json().encode(),
+                timeout=5,
+                headers={"Nats-Msg-Id": event.id},
+            )
         except Exception as exc:  # NATS down: the job goes on, the log says what was lost
             log.warning("event %s for job %s not published: %s", event.type, event.job_id, exc)

@@ -121,12 +121,14 @@ async def finish_job(session: AsyncSession, job_id: str, status: str, reason: st
     return job
 
 
-async def fail_unfinished_jobs(session: AsyncSession, reason: str) -> int:
-    """Fail jobs left pending or running by a previous coordinator process; return how many."""
+async def fail_unfinished_jobs(session: AsyncSession, reason: str) -> list[str]:
+    """Fail jobs left pending or running by a previous coordinator process; return their ids."""
     result = await session.execute(
         update(Job)
         .where(Job.status.in_([JobStatus.PENDING, JobStatus.RUNNING]))
         .values(status=JobStatus.FAILED, reason=reason, finished_at=_now())
+        .returning(Job.id)
     )
+    ids = [row[0] for row in result]
     await session.commit()
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return ids
