@@ -2,7 +2,8 @@
 
 A participant enrolls with a one-time token (key made locally), connects to NATS with its
 certificate, is revoked by an operator, and its live connection is cut within 10 s; audit
-records published by a service are chained by the registry.
+records published by a service are chained by the registry. The registry's
+``consortium_participant_online`` follows the participant's heartbeats.
 """
 
 from __future__ import annotations
@@ -23,10 +24,32 @@ from consortium_devtools.infra import free_port, nats_server_binary, wait_for_po
 from consortium_devtools.pki import prepare_platform_pki
 from consortium_registry.natsauth.config import NatsServerConfig
 from consortium_registry.natsauth.reloader import NatsAuthorizationFile
+from prometheus_client.parser import text_string_to_metric_families
 from support.processes import BIN
-from support.registry import running_registry
+from support.registry import Registry, running_registry
 
 pytestmark = pytest.mark.integration
+
+
+def _online_metric(reg: Registry, participant: str, *, until: float | None) -> float | None:
+    """``consortium_participant_online`` of ``participant``, polled until it is ``until``."""
+    deadline = time.monotonic() + 10
+    while True:
+        with reg.client() as http:
+            text = http.get(f"https://127.0.0.1:{reg.port}/metrics").text
+        value = next(
+            (
+                s.value
+                for family in text_string_to_metric_families(text)
+                for s in family.samples
+                if s.name == "consortium_participant_online"
+                and s.labels["participant"] == participant
+            ),
+            None,
+        )
+        if value == until or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
 
 
 def test_enroll_connect_revoke_and_audit(tmp_path: Path, postgres_url: str) -> None:
@@ -63,6 +86,7 @@ def test_enroll_connect_revoke_and_audit(tmp_path: Path, postgres_url: str) -> N
         "nats__store_dir": str(store),
         "nats__server_cert": str(pki.nats_cert),
         "nats__server_key": str(pki.nats_key),
+        "metrics_refresh_s": "0.3",
     }
     try:
         with running_registry(postgres_url, tmp_path, pki_dir=pki.directory, **settings) as reg:
@@ -123,6 +147,7 @@ def test_enroll_connect_revoke_and_audit(tmp_path: Path, postgres_url: str) -> N
                         seen = next(p for p in listed if p["participant_id"] == participant)
                         await asyncio.sleep(0.2)
                     assert seen["online"] is True, seen
+                assert _online_metric(reg, participant, until=1.0) == 1.0
                 with reg.admin() as admin:
                     started = time.monotonic()
                     revoked = admin.post(
@@ -131,6 +156,7 @@ def test_enroll_connect_revoke_and_audit(tmp_path: Path, postgres_url: str) -> N
                 assert revoked.status_code == 200, revoked.text
                 assert revoked.json()["authorization_applied"] is True
                 await asyncio.wait_for(cut.wait(), 10)
+                assert _online_metric(reg, participant, until=None) is None  # not enrolled now
                 elapsed = time.monotonic() - started
                 with pytest.raises(Exception):  # noqa: B017 - refused on reconnect as well
                     await nats.connect(

@@ -169,11 +169,12 @@ def test_dp_sgd_job_records_each_participants_spend(
                 "config": {"local-epochs": 1, "dp-noise-multiplier": 1.0, "dp-delta": 1e-5},
             },
         )
-        job = coordinator.wait_job(created.json()["id"])
+        job, during = _wait_job_scraping(coordinator, created.json()["id"])
         assert job["status"] == "completed", job
         rounds = coordinator.http.get(f"/jobs/{job['id']}/rounds").json()
         scraped = httpx.get(coordinator.url + "/metrics")
     _check_prometheus_metrics(scraped, job["id"], names, rounds)
+    _check_running_job_metrics(during, job["id"], names, rounds)
     for r in rounds[1:]:
         assert sorted(r["participant_metrics"]) == names
         for spend in r["participant_metrics"].values():
@@ -188,19 +189,73 @@ def test_dp_sgd_job_records_each_participants_spend(
             assert recomputed == pytest.approx(spend["dp_epsilon_rdp"], rel=0.01)
 
 
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def _samples(text: str) -> Samples:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def _wait_job_scraping(
+    coordinator: Coordinator, job_id: str, timeout: float = 300
+) -> tuple[dict, list[Samples]]:
+    """Wait for the job to end, scraping /metrics meanwhile: (the job, the scrapes taken while
+    it ran)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    scrapes: list[Samples] = []
+    while time.monotonic() < deadline:
+        samples = _samples(httpx.get(coordinator.url + "/metrics").text)
+        job = coordinator.http.get(f"/jobs/{job_id}").json()
+        if job["status"] in ("completed", "failed", "stopped"):
+            return job, scrapes
+        if job["status"] == "running":
+            scrapes.append(samples)
+        time.sleep(0.1)
+    raise RuntimeError(f"job {job_id} did not finish:\n{coordinator.output()[-3000:]}")
+
+
+def _check_running_job_metrics(
+    scrapes: list[Samples], job_id: str, names: list[str], rounds: list[dict]
+) -> None:
+    """While the job ran, its per-job series matched the round they describe: the accuracy the
+    job API recorded for that round, each participant's epsilon composed over rounds so far."""
+    from consortium_core.privacy import composed_epsilon
+
+    job = (("job_id", job_id),)
+    trained = [s for s in scrapes if s.get(("consortium_job_round", job), 0) >= 1]
+    assert trained, "no scrape while the job ran after its first round"
+    for samples in trained:
+        number = int(samples[("consortium_job_round", job)])
+        assert samples[("consortium_job_rounds_planned", job)] == len(rounds) - 1
+        assert samples[("consortium_job_accuracy", job)] == rounds[number]["metrics"]["accuracy"]
+        assert samples[("consortium_job_loss", job)] == rounds[number]["metrics"]["loss"]
+        assert samples[("consortium_job_last_round_timestamp_seconds", job)] > 1.6e9
+        assert ("consortium_privacy_epsilon_budget", job) not in samples  # no budget set
+        for name in names:
+            history = [
+                (m["dp_noise_multiplier"], m["dp_sample_rate"], int(m["dp_steps"]))
+                for m in (r["participant_metrics"][name] for r in rounds[1 : number + 1])
+            ]
+            key = ("consortium_privacy_epsilon_spent", (*job, ("participant", name)))
+            expected = composed_epsilon(accountant="rdp", history=history, delta=1e-5)
+            assert samples[key] == pytest.approx(expected)
+
+
 def _check_prometheus_metrics(
     scraped: httpx.Response, job_id: str, names: list[str], rounds: list[dict]
 ) -> None:
-    """The coordinator's /metrics agree with what the job API recorded."""
-    from consortium_core.privacy import composed_epsilon
-    from prometheus_client.parser import text_string_to_metric_families
-
+    """After the job, the coordinator's /metrics agree with what the job API recorded, and
+    nothing labelled with the job's id is left."""
     assert scraped.status_code == 200
-    samples = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(scraped.text)
-        for s in family.samples
-    }
+    samples = _samples(scraped.text)
     assert samples[("consortium_participants_online", ())] == len(names)
     assert samples[("consortium_rounds_total", (("task", "digits-cnn"),))] == 2
     assert samples[("consortium_round_duration_seconds_count", (("task", "digits-cnn"),))] == 2
@@ -215,14 +270,7 @@ def _check_prometheus_metrics(
         ("status", "201"),
     )
     assert samples[("consortium_http_requests_total", created)] == 1
-    for name in names:
-        history = [
-            (m["dp_noise_multiplier"], m["dp_sample_rate"], int(m["dp_steps"]))
-            for m in (r["participant_metrics"][name] for r in rounds[1:])
-        ]
-        key = ("consortium_privacy_epsilon_spent", (("job_id", job_id), ("participant", name)))
-        expected = composed_epsilon(accountant="rdp", history=history, delta=1e-5)
-        assert samples[key] == pytest.approx(expected)
+    assert [key for key in samples if ("job_id", job_id) in key[1]] == []
 
 
 def test_job_stops_before_the_round_that_would_exceed_its_privacy_budget(
@@ -265,9 +313,13 @@ def test_job_stops_before_the_round_that_would_exceed_its_privacy_budget(
             },
         )
         assert created.status_code == 201, created.text
-        job = coordinator.wait_job(created.json()["id"], timeout=300)
+        job, during = _wait_job_scraping(coordinator, created.json()["id"])
         assert job["status"] == "completed", job
         assert job["reason"].startswith("privacy budget reached after round"), job
+        budgets = {
+            s.get(("consortium_privacy_epsilon_budget", (("job_id", job["id"]),))) for s in during
+        }
+        assert budgets - {None} == {budget}
         rounds = coordinator.http.get(f"/jobs/{job['id']}/rounds").json()[1:]
         assert 1 <= len(rounds) < 8
         for name in names:

@@ -8,6 +8,7 @@ the connection before any HTTP response); the others reach the app and get a pro
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +17,7 @@ import pytest
 from consortium_registry.ca import CertificateAuthority, participant_id_of
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from prometheus_client.parser import text_string_to_metric_families
 from support.registry import Registry, make_csr, running_registry
 
 pytestmark = pytest.mark.integration
@@ -23,7 +25,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def registry(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    with running_registry(postgres_url, tmp_path_factory.mktemp("registry")) as service:
+    workdir = tmp_path_factory.mktemp("registry")
+    with running_registry(postgres_url, workdir, metrics_refresh_s="0.3") as service:
         yield service
 
 
@@ -127,3 +130,63 @@ def test_prometheus_metrics_count_requests_by_route_template(registry: Registry)
     assert (
         'consortium_http_request_duration_seconds_count{method="GET",route="/api/v1/health"' in text
     )
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+AUDIT = ("consortium_audit_records_appended_total", ())
+
+
+def _settled_scrape(registry: Registry, admin: httpx.Client, timeout: float = 10) -> Samples:
+    """A scrape whose counts reflect the database now: its audit count (refreshed together with
+    the others) equals the number of entries in the log; every change here is audited."""
+    entries = admin.get("/audit/verify").json()["checked"]
+    root = registry.base_url.removesuffix("/api/v1")
+    deadline = time.monotonic() + timeout
+    while True:
+        with registry.client() as http:
+            text = http.get(root + "/metrics").text
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        if samples.get(AUDIT) == entries or time.monotonic() > deadline:
+            assert samples.get(AUDIT) == entries, (samples.get(AUDIT), entries)
+            return samples
+        time.sleep(0.2)
+
+
+def test_prometheus_metrics_count_participants_certificates_and_audit(registry: Registry) -> None:
+    def changes(before: Samples, after: Samples) -> dict[str, float]:
+        return {
+            f"{name}:{value}": after.get(key, 0.0) - before.get(key, 0.0)
+            for name, label, value in (
+                ("consortium_participants", "state", "enrolled"),
+                ("consortium_participants", "state", "pending"),
+                ("consortium_participants", "state", "revoked"),
+                ("consortium_certificates_issued_total", "via", "enrollment"),
+                ("consortium_certificates_issued_total", "via", "renewal"),
+            )
+            for key in [(name, ((label, value),))]
+        }
+
+    with registry.admin() as admin:
+        before = _settled_scrape(registry, admin)
+        participant_id, key_pem, cert_pem = registry.enroll_new("counted")
+        registry.new_participant("waiting")  # registered, never enrolled
+        assert renew(registry, cert_pem, key_pem).status_code == 201
+        enrolled = _settled_scrape(registry, admin)
+        assert changes(before, enrolled) == {
+            "consortium_participants:enrolled": 1,
+            "consortium_participants:pending": 1,
+            "consortium_participants:revoked": 0,
+            "consortium_certificates_issued_total:enrollment": 1,
+            "consortium_certificates_issued_total:renewal": 1,
+        }
+        # created, token, enrolled, renewed, created
+        assert enrolled[AUDIT] - before[AUDIT] == 5
+        revoke = admin.post(f"/participants/{participant_id}/revoke", json={"reason": "gone"})
+        assert revoke.status_code == 200
+        revoked = _settled_scrape(registry, admin)
+    assert changes(enrolled, revoked)["consortium_participants:enrolled"] == -1
+    assert changes(enrolled, revoked)["consortium_participants:revoked"] == 1

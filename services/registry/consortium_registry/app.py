@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from consortium_client.transport import connect
 from consortium_service.http_metrics import install_metrics
 from fastapi import APIRouter, FastAPI
-from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from .api import audit, auth, enrollment, participants
@@ -20,6 +19,7 @@ from .audit_consumer import AuditConsumer, nats_tls_context
 from .authorization import AuthorizationSync, load_sink
 from .db.bootstrap import ensure_database, migrate, wait_for_postgres
 from .files import write_private
+from .observability import RegistryMetrics
 from .operators import enforce_configured_admin, ensure_first_admin
 from .pki import RegistryPki, load_or_create_session_secret, prepare_pki
 from .presence import PresenceRecorder
@@ -79,11 +79,18 @@ def create_app(
             await consumer.start()
             app.state.presence = PresenceRecorder(nc, sessions)
             await app.state.presence.start()
+            metrics.watch_presence(app.state.presence.presence)
+        await metrics.refresh(sessions)
+        refresher = asyncio.create_task(
+            metrics.refresh_forever(sessions, interval_s=settings.metrics_refresh_s),
+            name="metrics-refresh",
+        )
         scheme = "https" if settings.tls else "http"
         log.info("registry ready on %s://%s:%d", scheme, settings.host, settings.port)
         try:
             yield
         finally:
+            refresher.cancel()
             if consumer is not None:
                 await consumer.stop()
                 await app.state.presence.stop()
@@ -91,6 +98,7 @@ def create_app(
                 await nc.close()
             await engine.dispose()
 
+    metrics = RegistryMetrics()
     app = FastAPI(
         title="Consortium registry",
         version="0.1.0",
@@ -108,6 +116,6 @@ def create_app(
     for module in (auth, participants, enrollment, audit):
         api.include_router(module.router)
     app.include_router(api)
-    install_metrics(app, service="registry", registry=CollectorRegistry())
+    install_metrics(app, service="registry", registry=metrics.registry)
     install_problem_handlers(app)
     return app

@@ -82,6 +82,9 @@ class RegistrySettings(BaseSettings):
         None, description="first admin's password; generated at first start when unset"
     )
     admin_password_file: Path = Path("var/run/operator.password")
+    metrics_refresh_s: float = Field(
+        15.0, gt=0, description="how often /metrics re-reads participant and audit counts"
+    )
     nats: RegistryNatsSettings = Field(default_factory=RegistryNatsSettings)
     authorization_sink: str = Field(
         "log",

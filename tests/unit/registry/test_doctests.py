@@ -11,6 +11,7 @@ MODULES = [
     "consortium_core.audit",
     "consortium_registry.ca",
     "consortium_registry.enrollment",
+    "consortium_registry.observability",
     "consortium_registry.passwords",
     "consortium_registry.session_tokens",
 ]

@@ -23,6 +23,7 @@ from consortium_core.contracts.events import (
     JobStopped,
     RoundCompleted,
 )
+from consortium_core.privacy.job_budget import JobBudget
 from consortium_core.rounds import StopTraining
 from consortium_tasks.registry import load_app
 from flwr.app import Context, RecordDict
@@ -130,10 +131,17 @@ class JobRunner:
             async with self._sessions() as session:
                 job = await store.get_job(session, job_id)
             participants = await self._wait_for_participants(job, active.stop)
+            # before mark_running: were it to raise after, the job would end as running without
+            # having been counted in jobs_running
+            budget = JobBudget.from_run_config(job.run_config)
             async with self._sessions() as session:
                 await store.mark_running(session, job_id, participants)
                 job = await store.get_job(session, job_id)
-            self._metrics.job_started()
+            self._metrics.job_started(
+                job_id,
+                rounds_planned=job.run_config.get("num-server-rounds"),
+                epsilon_budget=budget.epsilon if budget is not None else None,
+            )
             active.task_name = job.client_task
             await self._events.publish(JobStarted(job_id=job_id, participants=participants))
             grid = NatsGrid(
@@ -234,6 +242,9 @@ class JobRunner:
         )
         name, digest = await self._checkpoints.save(job_id, report.server_round, data)
         active = self._active.get(job_id)
+        self._metrics.round_recorded(
+            job_id, server_round=report.server_round, metrics=report.metrics
+        )
         if report.server_round > 0:
             self._metrics.round_completed(
                 active.task_name if active else "",
@@ -272,6 +283,7 @@ class JobRunner:
                 failures=report.failures,
                 participant_metrics=report.participant_metrics,
                 checkpoint=name,
+                checkpoint_sha256=digest,
             )
         )
         log.info(

@@ -1,0 +1,87 @@
+"""A real Prometheus scrapes the real services: the coordinator (HTTP) and the registry (HTTPS,
+its own CA), with the alert rules of deploy/monitoring loaded.
+
+Prometheus sees every target up and stores their series; every query of the dashboard and the
+rules is PromQL it accepts; when a service stops, ``ServiceDown`` goes pending for it. More
+services are one ``Target`` each in ``_targets``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from support.monitoring import GRAFANA_MACROS, RULES, dashboard_exprs, rule_exprs
+from support.processes import Coordinator, running
+from support.prometheus import Target, prometheus_binary, running_prometheus
+from support.registry import Registry, running_registry
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        prometheus_binary() is None,
+        reason="prometheus is not installed: Debian package 'prometheus' (`make install` adds "
+        "it where apt-get can run as root)",
+    ),
+]
+
+
+def _targets(coordinator: Coordinator, registry: Registry) -> list[Target]:
+    return [
+        Target("coordinator", "http", coordinator.port),
+        Target("registry", "https", registry.port, registry.ca_cert),
+        # the metrics service and the gateway join here, one line each
+    ]
+
+
+def _grafana_to_promql(expr: str) -> str:
+    for macro, value in GRAFANA_MACROS.items():
+        expr = expr.replace(macro, value)
+    return expr
+
+
+def test_prometheus_scrapes_the_services_and_evaluates_the_rules(
+    tmp_path: Path, database_url: str, postgres_url: str, nats_server
+) -> None:
+    coordinator = Coordinator(
+        tmp_path / "coordinator.log", database_url=database_url, nats_url=nats_server.url
+    )
+    with (
+        running(coordinator),
+        running_registry(postgres_url, tmp_path, metrics_refresh_s="1") as registry,
+    ):
+        coordinator.wait_healthy()
+        targets = _targets(coordinator, registry)
+        with running_prometheus(tmp_path / "prometheus", targets, rule_files=[RULES]) as prom:
+            prom.wait_targets({t.job: "up" for t in targets})
+
+            # a real series from each service, with the labels Prometheus adds
+            health = prom.wait_for(
+                'consortium_http_requests_total{route="/api/v1/health", status="200"}'
+            )
+            assert {s["metric"]["job"] for s in health} == {t.job for t in targets}
+            assert {s["metric"]["service"] for s in health} == {"coordinator", "registry"}
+            assert prom.wait_for('consortium_jobs_finished_total{status="failed"}')
+            revoked = prom.wait_for('consortium_participants{job="registry", state="revoked"}')
+            assert revoked[0]["value"][1] == "0"
+
+            for expr in [*map(_grafana_to_promql, dashboard_exprs()), *rule_exprs().values()]:
+                prom.query(expr)  # accepted by this Prometheus's PromQL engine
+
+            rules = [rule for group in prom.api("rules")["groups"] for rule in group["rules"]]
+            assert {r["name"] for r in rules} == set(rule_exprs())
+            assert prom.api("alerts")["alerts"] == []  # all is well
+
+            registry.stop()
+            prom.wait_targets({"coordinator": "up", "registry": "down"})
+            deadline = time.monotonic() + 10
+            alerts: list[dict] = []
+            while time.monotonic() < deadline and not alerts:
+                alerts = prom.api("alerts")["alerts"]
+                time.sleep(0.3)
+            assert [(a["labels"]["alertname"], a["labels"]["job"], a["state"]) for a in alerts] == [
+                ("ServiceDown", "registry", "pending")
+            ]
+            groups = prom.api("rules")["groups"]
+            assert all(r["health"] == "ok" for group in groups for r in group["rules"])
