@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-PACKAGES := core tasks client-sdk services/kit services/coordinator services/registry tools bench
+PACKAGES := core tasks client-sdk services/kit services/coordinator services/registry services/metrics services/gateway tools bench
 STAMP := $(VENV)/.consortium-installed
 BENCH ?= all
 PYTEST_ARGS ?=
@@ -21,13 +21,15 @@ export PYTHONUNBUFFERED := 1
 install: $(STAMP)
 
 # torch==2.13.0 first: the CPU build lies on this machine's disk; anything that pulls torch
-# before it would download a multi-GB CUDA build.
+# before it would download a multi-GB CUDA build. promtool/prometheus (monitoring tests) come
+# from Debian's package where apt-get runs as root; elsewhere a note says what to do.
 $(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q $(foreach p,$(PACKAGES),-e $(p)) -r requirements-dev.txt
 	@if command -v npm >/dev/null && [ -f web/package.json ]; then (cd web && npm ci && npm run build); fi
+	@bash deploy/monitoring/install-prometheus.sh
 	@touch $(STAMP)
 
 up: install

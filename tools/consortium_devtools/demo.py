@@ -53,6 +53,7 @@ def _say(text: str) -> None:
 def _start_hospitals(
     platform: Platform,
     endpoints: dict[str, Any],
+    operator: OperatorSession,
     *,
     task: str,
     count: int,
@@ -65,7 +66,6 @@ def _start_hospitals(
     """
     ca_cert = platform.root / str(endpoints["ca_cert"])
     registry_url = str(endpoints["registry_url"])
-    operator: OperatorSession | None = None
     names = []
     for i in range(count):
         name = f"hospital-{i + 1}"
@@ -77,9 +77,6 @@ def _start_hospitals(
             platform.stop(name)
         home = platform.var / "demo" / "hospitals" / name
         if not (home / "cert.pem").exists():
-            if operator is None:
-                password_file = platform.root / str(endpoints["operator"]["password_file"])
-                operator = OperatorSession(registry_url, ca_cert, password_file)
             token = operator.token_for(name, name=f"Hospital {i + 1}", organisation=name)
             enroll_hospital(
                 platform.bin / "consortium-client",
@@ -159,7 +156,10 @@ def run_medical(platform: Platform, endpoints: dict[str, Any], report_path: Path
     spec = get_task(PRIVATE_TASK)
     config = {**PRIVATE_RUN_CONFIG, **JOB_A_PRIVACY}
     rounds = int(config.pop("num-server-rounds"))
-    api = httpx.Client(base_url=str(endpoints["coordinator_url"]) + "/api/v1", timeout=60)
+    password_file = platform.root / str(endpoints["operator"]["password_file"])
+    ca_cert = platform.root / str(endpoints["ca_cert"])
+    operator = OperatorSession(str(endpoints["gateway_url"]), ca_cert, password_file)
+    api = operator.http
     started = time.monotonic()
 
     _say(
@@ -167,7 +167,13 @@ def run_medical(platform: Platform, endpoints: dict[str, Any], report_path: Path
         f"{partition} partitions of digits)"
     )
     names = _start_hospitals(
-        platform, endpoints, task=spec.name, count=participants, partition=partition, seed=seed
+        platform,
+        endpoints,
+        operator,
+        task=spec.name,
+        count=participants,
+        partition=partition,
+        seed=seed,
     )
     _say("Training the same model centrally and per hospital alone, without DP (baselines)...")
     epochs = rounds * int(config["local-epochs"])  # as many passes as each hospital makes
@@ -257,7 +263,7 @@ def _privacy_block(
         },
         "secure_aggregation_settings": privacy["secure_aggregation_settings"],
         "membership_inference": privacy["membership_inference"],
-        "report_url": f"{endpoints['coordinator_url']}/api/v1/jobs/{job_id}/privacy-report.html",
+        "report_url": f"{endpoints['gateway_url']}/api/v1/jobs/{job_id}/privacy-report.html",
     }
 
 
@@ -335,8 +341,9 @@ def main(argv: list[str] | None = None) -> int:
         _say("platform stopped (DEMO_KEEP=0)")
     else:
         _say(
-            f"the platform stays up: API {endpoints['coordinator_url']}/api/v1/docs "
-            "(the console arrives with the console issue); `make down` stops it"
+            f"the platform stays up: API {endpoints['gateway_url']}/api/v1/docs (log in with "
+            f"'admin' and {endpoints['operator']['password_file']}; CA {endpoints['ca_cert']}); "
+            "`make down` stops it"
         )
     return 0
 

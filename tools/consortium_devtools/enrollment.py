@@ -16,13 +16,13 @@ __all__ = ["OperatorSession", "enroll_hospital"]
 
 
 class OperatorSession:
-    """An operator logged in to the registry."""
+    """An operator logged in through the gateway (or at the registry: the same API)."""
 
     def __init__(
-        self, registry_url: str, ca_cert: Path, password_file: Path, username: str = "admin"
+        self, base_url: str, ca_cert: Path, password_file: Path, username: str = "admin"
     ) -> None:
         self.http = httpx.Client(
-            base_url=registry_url.rstrip("/") + "/api/v1", verify=str(ca_cert), timeout=30
+            base_url=base_url.rstrip("/") + "/api/v1", verify=str(ca_cert), timeout=60
         )
         password = password_file.read_text().strip()
         login = self.http.post("/auth/login", json={"username": username, "password": password})

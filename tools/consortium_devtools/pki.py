@@ -2,7 +2,8 @@
 
 ``ca.crt``/``ca.key`` (the registry's CA), ``nats.crt``/``nats.key`` (the NATS server, for
 127.0.0.1 and localhost) and ``services/<name>.crt|key`` (each service's client identity
-``CN=service:<name>`` on NATS). Created once, reused afterwards.
+``CN=service:<name>`` on NATS), ``gateway-server.crt|key`` (the gateway's HTTPS
+certificate). Created once, reused afterwards.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from consortium_registry.files import write_private, write_public
 
 __all__ = ["PlatformPki", "prepare_platform_pki"]
 
-SERVICES = ("coordinator", "registry")
+SERVICES = ("coordinator", "registry", "metrics", "gateway")
 HOSTS = ["127.0.0.1", "localhost"]
 
 
@@ -27,6 +28,11 @@ class PlatformPki:
     ca_cert: Path
     nats_cert: Path
     nats_key: Path
+
+    @property
+    def gateway_server(self) -> tuple[Path, Path]:
+        """(certificate, key) the gateway serves HTTPS with."""
+        return self.directory / "gateway-server.crt", self.directory / "gateway-server.key"
 
     def service(self, name: str) -> tuple[Path, Path]:
         """(certificate, key) of service ``name``."""
@@ -46,6 +52,11 @@ def prepare_platform_pki(directory: Path) -> PlatformPki:
         key, cert = ca.issue_server_certificate(HOSTS)
         write_private(pki.nats_key, key)
         write_public(pki.nats_cert, cert)
+    gateway_cert, gateway_key = pki.gateway_server
+    if not gateway_cert.exists():
+        key, cert = ca.issue_server_certificate(HOSTS)
+        write_private(gateway_key, key)
+        write_public(gateway_cert, cert)
     for name in SERVICES:
         cert_path, key_path = pki.service(name)
         if not cert_path.exists():

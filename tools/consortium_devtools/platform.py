@@ -63,6 +63,8 @@ class Platform:
         self.bin = Path(sys.executable).parent
         self.coordinator_port = int(os.environ.get("CONSORTIUM_COORDINATOR_PORT", "8700"))
         self.registry_port = int(os.environ.get("CONSORTIUM_REGISTRY_PORT", "8701"))
+        self.metrics_port = int(os.environ.get("CONSORTIUM_METRICS_PORT", "8702"))
+        self.gateway_port = int(os.environ.get("CONSORTIUM_GATEWAY_PORT", "8443"))
         self.nats_port = int(os.environ.get("CONSORTIUM_NATS_PORT", "4223"))
         self.nats_config = self.var / "nats" / "nats.conf"
         self.nats_pid_file = self.run_dir / "nats-server.pid"
@@ -96,6 +98,9 @@ class Platform:
         }
         registry_cert, registry_key = pki.service("registry")
         coordinator_cert, coordinator_key = pki.service("coordinator")
+        metrics_cert, metrics_key = pki.service("metrics")
+        gateway_nats_cert, gateway_nats_key = pki.service("gateway")
+        gateway_cert, gateway_key = pki.gateway_server
         nats = "CONSORTIUM_REGISTRY_NATS__"
         return [
             Service(
@@ -135,6 +140,41 @@ class Platform:
                     "CONSORTIUM_COORDINATOR_NATS_CERT_FILE": str(coordinator_cert),
                     "CONSORTIUM_COORDINATOR_NATS_KEY_FILE": str(coordinator_key),
                     "CONSORTIUM_COORDINATOR_PORT": str(self.coordinator_port),
+                },
+            ),
+            Service(
+                name="metrics",
+                command=[str(self.bin / "consortium-metrics")],
+                port=self.metrics_port,
+                health_url=f"http://127.0.0.1:{self.metrics_port}/api/v1/ready",
+                env={
+                    **common,
+                    "CONSORTIUM_METRICS_DATABASE_URL": database_url,
+                    "CONSORTIUM_METRICS_NATS_URL": nats_url,
+                    "CONSORTIUM_METRICS_NATS_CA_FILE": str(pki.ca_cert),
+                    "CONSORTIUM_METRICS_NATS_CERT_FILE": str(metrics_cert),
+                    "CONSORTIUM_METRICS_NATS_KEY_FILE": str(metrics_key),
+                    "CONSORTIUM_METRICS_PORT": str(self.metrics_port),
+                },
+            ),
+            Service(
+                name="gateway",
+                command=[str(self.bin / "consortium-gateway")],
+                port=self.gateway_port,
+                health_url=f"https://127.0.0.1:{self.gateway_port}/api/v1/ready",
+                env={
+                    **common,
+                    "CONSORTIUM_GATEWAY_PORT": str(self.gateway_port),
+                    "CONSORTIUM_GATEWAY_TLS_CERT_FILE": str(gateway_cert),
+                    "CONSORTIUM_GATEWAY_TLS_KEY_FILE": str(gateway_key),
+                    "CONSORTIUM_GATEWAY_CA_FILE": str(pki.ca_cert),
+                    "CONSORTIUM_GATEWAY_COORDINATOR_URL": f"http://127.0.0.1:{self.coordinator_port}",
+                    "CONSORTIUM_GATEWAY_REGISTRY_URL": f"https://127.0.0.1:{self.registry_port}",
+                    "CONSORTIUM_GATEWAY_DATABASE_URL": database_url,
+                    "CONSORTIUM_GATEWAY_NATS_URL": nats_url,
+                    "CONSORTIUM_GATEWAY_NATS_CERT_FILE": str(gateway_nats_cert),
+                    "CONSORTIUM_GATEWAY_NATS_KEY_FILE": str(gateway_nats_key),
+                    "CONSORTIUM_GATEWAY_CONSOLE_DIR": str(self.root / "web" / "dist"),
                 },
             ),
         ]
@@ -198,11 +238,13 @@ class Platform:
             self._start(service)
         coordinator = f"http://127.0.0.1:{self.coordinator_port}"
         registry = f"https://127.0.0.1:{self.registry_port}"
+        gateway = f"https://127.0.0.1:{self.gateway_port}"
         endpoints: dict[str, object] = {
-            "gateway_url": coordinator,
+            "gateway_url": gateway,
+            "console_url": f"{gateway}/",
             "coordinator_url": coordinator,
             "registry_url": registry,
-            "console_url": None,
+            "metrics_url": f"http://127.0.0.1:{self.metrics_port}",
             "nats_url": nats_url,
             "ca_cert": str(self.ca_cert.relative_to(self.root)),
             "operator": {

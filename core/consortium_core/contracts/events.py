@@ -53,6 +53,9 @@ class JobCreated(_Event):
     strategy: str
     rounds: int
     config: dict[str, Any] = Field(default_factory=dict)
+    name: str = ""
+    client_task: str = ""
+    min_participants: int = 1
 
 
 class JobStarted(_Event):
@@ -77,6 +80,7 @@ class RoundCompleted(_Event):
         default_factory=dict, description="participant -> what it reported with its update"
     )
     checkpoint: str | None = None
+    checkpoint_sha256: str | None = None
 
 
 class JobFinished(_Event):

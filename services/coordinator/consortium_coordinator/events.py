@@ -6,9 +6,8 @@ import logging
 
 from consortium_core import subjects
 from consortium_core.contracts.events import JobEvent
+from consortium_service.events_stream import ensure_events_stream
 from nats.aio.client import Client as NatsClient
-from nats.js.api import StreamConfig
-from nats.js.errors import BadRequestError
 
 __all__ = ["EventPublisher"]
 
@@ -22,14 +21,8 @@ class EventPublisher:
         self._js = nc.jetstream()
 
     async def ensure_stream(self) -> None:
-        """Create the events stream if missing (file storage: survives a NATS restart)."""
-        config = StreamConfig(
-            name=subjects.EVENTS_STREAM, subjects=[subjects.EVENTS_WILDCARD], max_age=30 * 24 * 3600
-        )
-        try:
-            await self._js.add_stream(config)
-        except BadRequestError:
-            await self._js.update_stream(config)
+        """Create the events stream if missing (the kit's one definition, shared with metrics)."""
+        await ensure_events_stream(self._js)
 
     async def publish(self, event: JobEvent) -> None:
         """Publish ``event`` on its job's subject."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from consortium_core.contracts.storable import StorableModel
 from pydantic import BaseModel, Field
 
 from .db.models import Certificate, Operator, Participant
@@ -35,7 +36,7 @@ PARTICIPANT_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
 MAX_TOKEN_TTL_S = 30 * 86400
 
 
-class LoginRequest(BaseModel):
+class LoginRequest(StorableModel):
     """An operator's credentials."""
 
     username: str = Field(min_length=1, max_length=100)
@@ -52,7 +53,7 @@ class LoginResponse(BaseModel):
     role: RoleName
 
 
-class OperatorCreate(BaseModel):
+class OperatorCreate(StorableModel):
     """A new operator account."""
 
     username: str = Field(pattern=USERNAME)
@@ -72,7 +73,7 @@ class OperatorPublic(BaseModel):
         return cls(username=operator.username, role=operator.role, created_at=operator.created_at)  # type: ignore[arg-type]
 
 
-class ParticipantCreate(BaseModel):
+class ParticipantCreate(StorableModel):
     """A participant record; it enrolls later with a token."""
 
     participant_id: str = Field(pattern=PARTICIPANT_ID, description="also its certificate's CN")
@@ -144,7 +145,7 @@ class ParticipantDetail(ParticipantPublic):
     certificates: list[CertificatePublic]
 
 
-class EnrollmentTokenCreate(BaseModel):
+class EnrollmentTokenCreate(StorableModel):
     """Options of a new enrollment token."""
 
     ttl_s: int | None = Field(
@@ -160,7 +161,7 @@ class EnrollmentTokenIssued(BaseModel):
     expires_at: datetime
 
 
-class RevokeRequest(BaseModel):
+class RevokeRequest(StorableModel):
     """Why a participant is cut off (kept in its record and the audit log)."""
 
     reason: str = Field(min_length=1, max_length=1000)
@@ -175,14 +176,14 @@ class RevocationResult(BaseModel):
     authorization_error: str | None = None
 
 
-class EnrollRequest(BaseModel):
+class EnrollRequest(StorableModel):
     """A one-time token and a PEM CSR made on the participant's machine."""
 
     token: str = Field(min_length=1, max_length=200)
     csr_pem: str = Field(min_length=1, max_length=20_000)
 
 
-class RenewRequest(BaseModel):
+class RenewRequest(StorableModel):
     """A PEM CSR, sent over mutual TLS with the participant's current certificate."""
 
     csr_pem: str = Field(min_length=1, max_length=20_000)

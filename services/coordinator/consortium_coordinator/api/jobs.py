@@ -32,6 +32,9 @@ async def create_job(request: JobCreate, session: SessionDep, runner: RunnerDep)
             strategy=job.strategy,
             rounds=job.rounds,
             config=job.run_config,
+            name=job.name,
+            client_task=job.client_task,
+            min_participants=job.min_participants,
         )
     )
     await runner.audit(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from consortium_core.errors import ConsortiumError, UnknownNameError
+from consortium_service.problems import install_standard_handlers, problem
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from ..errors import JobNotFoundError, JobStateError
@@ -21,12 +21,6 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
 ]
 
 
-def problem(status: int, title: str, detail: str, **extra: object) -> JSONResponse:
-    """A problem+json response."""
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
-
-
 def install_problem_handlers(app: FastAPI) -> None:
     """Register the handlers that turn typed errors into problem responses."""
 
@@ -37,11 +31,5 @@ def install_problem_handlers(app: FastAPI) -> None:
                 return problem(status, title, str(exc), instance=request.url.path, **extra)
         return problem(500, "Internal Server Error", "unexpected error")
 
-    async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        errors = [{"loc": list(e.get("loc", [])), "msg": e.get("msg", "")} for e in exc.errors()]
-        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
-        return problem(422, "Invalid request", detail, instance=request.url.path, errors=errors)
-
     app.add_exception_handler(ConsortiumError, on_consortium_error)
-    app.add_exception_handler(RequestValidationError, on_validation_error)
+    install_standard_handlers(app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from consortium_core.contracts.storable import StorableModel
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["JobCreate", "JobPublic", "ParticipantPublic", "RoundPublic"]
@@ -12,7 +13,7 @@ __all__ = ["JobCreate", "JobPublic", "ParticipantPublic", "RoundPublic"]
 ConfigValue = bool | int | float | str
 
 
-class JobCreate(BaseModel):
+class JobCreate(StorableModel):
     """A request to run a federated job."""
 
     model_config = ConfigDict(extra="forbid")

@@ -39,7 +39,7 @@ class NatsAuthorizationFile:
         server: NatsServerConfig,
         config_path: Path,
         pid_file: Path | None,
-        services: Iterable[str] = ("coordinator", "registry"),
+        services: Iterable[str] = ("coordinator", "registry", "metrics", "gateway"),
     ) -> None:
         self.server = server
         self.config_path = config_path

@@ -1,0 +1,1 @@
+"""Consortium gateway: the one HTTPS front door to the platform."""

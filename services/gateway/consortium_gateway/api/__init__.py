@@ -1,0 +1,1 @@
+"""The gateway's routes under ``/api/v1``: one module per resource."""

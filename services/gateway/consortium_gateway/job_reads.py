@@ -1,0 +1,72 @@
+"""Reading jobs and rounds: the metrics service's read model first, the coordinator second.
+
+The read model (Postgres tables the metrics service fills from the event stream) answers the
+console's frequent reads without touching the coordinator, which is busy running jobs. A job
+created a moment ago may not be in it yet, so an unknown job is looked up at the coordinator
+before it is a 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from consortium_coordinator.jobs.schemas import JobPublic, RoundPublic
+from pydantic import TypeAdapter
+
+from .errors import NotFound
+from .upstream import Upstream
+
+__all__ = ["JobReads", "ReadModel"]
+
+_JOBS = TypeAdapter(list[JobPublic])
+_ROUNDS = TypeAdapter(list[RoundPublic])
+
+
+class ReadModel(Protocol):
+    """What the gateway reads from the metrics service's tables (None: not there yet)."""
+
+    async def list_jobs(self, *, status: str | None, limit: int, offset: int) -> list[JobPublic]:
+        """Jobs, newest first."""
+        ...
+
+    async def get_job(self, job_id: str) -> JobPublic | None:
+        """One job."""
+        ...
+
+    async def list_rounds(self, job_id: str) -> list[RoundPublic] | None:
+        """A known job's rounds."""
+        ...
+
+
+class JobReads:
+    """Job and round reads for the API."""
+
+    def __init__(self, coordinator: Upstream, read_model: ReadModel | None = None) -> None:
+        self._coordinator = coordinator
+        self._read_model = read_model
+
+    async def list(self, *, status: str | None, limit: int, offset: int) -> list[JobPublic]:
+        if self._read_model is not None:
+            return await self._read_model.list_jobs(status=status, limit=limit, offset=offset)
+        params = {"status": status, "limit": limit, "offset": offset}
+        return _JOBS.validate_python(await self._json("/api/v1/jobs", params))
+
+    async def get(self, job_id: str) -> JobPublic:
+        if self._read_model is not None:
+            job = await self._read_model.get_job(job_id)
+            if job is not None:
+                return job
+        return JobPublic.model_validate(await self._json(f"/api/v1/jobs/{job_id}"))
+
+    async def rounds(self, job_id: str) -> list[RoundPublic]:
+        if self._read_model is not None:
+            rounds = await self._read_model.list_rounds(job_id)
+            if rounds is not None:
+                return rounds
+        return _ROUNDS.validate_python(await self._json(f"/api/v1/jobs/{job_id}/rounds"))
+
+    async def _json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        response = await self._coordinator.request("GET", path, params=params)
+        if response.status_code == 404:
+            raise NotFound(response.json().get("detail", "not found"))
+        return response.json()
