@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from support.gateway import Gateway
+from support.metrics import MetricsService
 from support.processes import BIN, Coordinator, client, running
 from support.registry import Registry, running_registry
 
@@ -68,8 +69,12 @@ def platform(
         coordinator = Coordinator(
             workdir / "coordinator.log", database_url=database_url, nats_url=nats_server.url
         )
-        with running(coordinator):
+        metrics = MetricsService(
+            workdir / "metrics.log", database_url=database_url, nats_url=nats_server.url
+        )
+        with running(coordinator, metrics):
             coordinator.wait_healthy()
+            metrics.wait_ready()
             gateway = Gateway(
                 workdir,
                 registry=registry,
@@ -195,10 +200,17 @@ def test_a_job_run_and_watched_through_the_gateway(platform: Platform) -> None:
         assert ids == sorted(ids)
         resumed = _read_events(http, job_id, **{"Last-Event-ID": str(ids[1])})
         assert [int(i) for i, _, _ in resumed] == ids[2:]
-        job = http.get(f"/jobs/{job_id}").json()
-        assert job["status"] == "completed"
+        # the read model (metrics service) answers exactly what the coordinator would
+        # (it follows the same stream as the SSE, a few milliseconds behind)
+        deadline = time.monotonic() + 10
+        while (job := http.get(f"/jobs/{job_id}").json())["status"] != "completed":
+            assert time.monotonic() < deadline, job
+            time.sleep(0.05)
+        assert job == platform.coordinator.http.get(f"/jobs/{job_id}").json()
         rounds = http.get(f"/jobs/{job_id}/rounds").json()
         assert [r["number"] for r in rounds] == [0, 1, 2]
+        assert rounds == platform.coordinator.http.get(f"/jobs/{job_id}/rounds").json()
+        assert "read model unavailable" not in platform.gateway.output()
         assert any(
             j["id"] == job_id for j in http.get("/jobs", params={"status": "completed"}).json()
         )

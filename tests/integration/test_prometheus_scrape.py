@@ -1,5 +1,6 @@
-"""A real Prometheus scrapes the real services: the coordinator (HTTP) and the registry (HTTPS,
-its own CA), with the alert rules of deploy/monitoring loaded.
+"""A real Prometheus scrapes the real services: the coordinator and the metrics service (HTTP),
+the registry and the gateway (HTTPS, the platform CA), with the alert rules of
+deploy/monitoring loaded.
 
 Prometheus sees every target up and stores their series; every query of the dashboard and the
 rules is PromQL it accepts; when a service stops, ``ServiceDown`` goes pending for it. More
@@ -12,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+from support.gateway import Gateway
+from support.metrics import MetricsService
 from support.monitoring import GRAFANA_MACROS, RULES, dashboard_exprs, rule_exprs
 from support.processes import Coordinator, running
 from support.prometheus import Target, prometheus_binary, running_prometheus
@@ -27,11 +30,14 @@ pytestmark = [
 ]
 
 
-def _targets(coordinator: Coordinator, registry: Registry) -> list[Target]:
+def _targets(
+    coordinator: Coordinator, registry: Registry, metrics: MetricsService, gateway: Gateway
+) -> list[Target]:
     return [
         Target("coordinator", "http", coordinator.port),
         Target("registry", "https", registry.port, registry.ca_cert),
-        # the metrics service and the gateway join here, one line each
+        Target("metrics", "http", metrics.port),
+        Target("gateway", "https", gateway.port, registry.ca_cert),
     ]
 
 
@@ -47,21 +53,41 @@ def test_prometheus_scrapes_the_services_and_evaluates_the_rules(
     coordinator = Coordinator(
         tmp_path / "coordinator.log", database_url=database_url, nats_url=nats_server.url
     )
+    metrics = MetricsService(
+        tmp_path / "metrics.log", database_url=database_url, nats_url=nats_server.url
+    )
     with (
-        running(coordinator),
+        running(coordinator, metrics),
         running_registry(postgres_url, tmp_path, metrics_refresh_s="1") as registry,
     ):
         coordinator.wait_healthy()
-        targets = _targets(coordinator, registry)
-        with running_prometheus(tmp_path / "prometheus", targets, rule_files=[RULES]) as prom:
+        metrics.wait_ready()
+        gateway = Gateway(
+            tmp_path,
+            registry=registry,
+            coordinator_url=coordinator.url,
+            database_url=database_url,
+            nats_url=nats_server.url,
+        )
+        targets = _targets(coordinator, registry, metrics, gateway)
+        with (
+            running(gateway),
+            running_prometheus(tmp_path / "prometheus", targets, rule_files=[RULES]) as prom,
+        ):
+            gateway.wait_healthy()
             prom.wait_targets({t.job: "up" for t in targets})
 
             # a real series from each service, with the labels Prometheus adds
-            health = prom.wait_for(
-                'consortium_http_requests_total{route="/api/v1/health", status="200"}'
-            )
-            assert {s["metric"]["job"] for s in health} == {t.job for t in targets}
-            assert {s["metric"]["service"] for s in health} == {"coordinator", "registry"}
+            # (each service answered a health or readiness probe before being scraped)
+            jobs = {t.job for t in targets}
+            probes = 'consortium_http_requests_total{route=~"/api/v1/(health|ready)", status="200"}'
+            health: list[dict] = []
+            deadline = time.monotonic() + 20
+            while {s["metric"]["job"] for s in health} != jobs and time.monotonic() < deadline:
+                health = prom.query(probes)
+                time.sleep(0.3)
+            assert {s["metric"]["job"] for s in health} == jobs
+            assert {s["metric"]["service"] for s in health} == {t.job for t in targets}
             assert prom.wait_for('consortium_jobs_finished_total{status="failed"}')
             revoked = prom.wait_for('consortium_participants{job="registry", state="revoked"}')
             assert revoked[0]["value"][1] == "0"
@@ -73,15 +99,25 @@ def test_prometheus_scrapes_the_services_and_evaluates_the_rules(
             assert {r["name"] for r in rules} == set(rule_exprs())
             assert prom.api("alerts")["alerts"] == []  # all is well
 
+            gateway.stop()
             registry.stop()
-            prom.wait_targets({"coordinator": "up", "registry": "down"})
+            prom.wait_targets(
+                {"coordinator": "up", "metrics": "up", "registry": "down", "gateway": "down"}
+            )
             deadline = time.monotonic() + 10
             alerts: list[dict] = []
             while time.monotonic() < deadline and not alerts:
                 alerts = prom.api("alerts")["alerts"]
                 time.sleep(0.3)
-            assert [(a["labels"]["alertname"], a["labels"]["job"], a["state"]) for a in alerts] == [
-                ("ServiceDown", "registry", "pending")
+            while time.monotonic() < deadline and len(alerts) < 2:
+                alerts = prom.api("alerts")["alerts"]
+                time.sleep(0.3)
+            down = sorted(
+                (a["labels"]["alertname"], a["labels"]["job"], a["state"]) for a in alerts
+            )
+            assert down == [
+                ("ServiceDown", "gateway", "pending"),
+                ("ServiceDown", "registry", "pending"),
             ]
             groups = prom.api("rules")["groups"]
             assert all(r["health"] == "ok" for group in groups for r in group["rules"])

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import logging
+import time
+from datetime import datetime
 
 from consortium_core import subjects
 from consortium_core.contracts.events import JobEvent
 from consortium_service.events_stream import ensure_events_stream
 from nats.aio.client import Client as NatsClient
 
-__all__ = ["EventPublisher"]
+__all__ = ["EventPublisher", "event_time"]
 
 log = logging.getLogger(__name__)
+
+
+def event_time(moment: datetime | None) -> float:
+    """An event's ``at`` from the time stored with the job, so that readers of the events (the
+    metrics service's read model) show the same times as the jobs API."""
+    return moment.timestamp() if moment is not None else time.time()
 
 
 class EventPublisher:

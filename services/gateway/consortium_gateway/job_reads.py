@@ -3,21 +3,27 @@
 The read model (Postgres tables the metrics service fills from the event stream) answers the
 console's frequent reads without touching the coordinator, which is busy running jobs. A job
 created a moment ago may not be in it yet, so an unknown job is looked up at the coordinator
-before it is a 404.
+before it is a 404; and when the read model cannot answer at all (its tables not migrated yet,
+Postgres away), the coordinator answers and the log says why.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import logging
+from collections.abc import Awaitable
+from typing import Any, Protocol, TypeVar
 
 from consortium_coordinator.jobs.schemas import JobPublic, RoundPublic
 from pydantic import TypeAdapter
+from sqlalchemy.exc import SQLAlchemyError
 
 from .errors import NotFound
 from .upstream import Upstream
 
 __all__ = ["JobReads", "ReadModel"]
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 _JOBS = TypeAdapter(list[JobPublic])
 _ROUNDS = TypeAdapter(list[RoundPublic])
 
@@ -45,22 +51,34 @@ class JobReads:
         self._coordinator = coordinator
         self._read_model = read_model
 
+    async def _ask(self, call: Awaitable[T]) -> T | None:
+        """The read model's answer, or None when it cannot answer now."""
+        try:
+            return await call
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("read model unavailable, asking the coordinator: %s", exc)
+            return None
+
     async def list(self, *, status: str | None, limit: int, offset: int) -> list[JobPublic]:
         if self._read_model is not None:
-            return await self._read_model.list_jobs(status=status, limit=limit, offset=offset)
+            jobs = await self._ask(
+                self._read_model.list_jobs(status=status, limit=limit, offset=offset)
+            )
+            if jobs is not None:
+                return jobs
         params = {"status": status, "limit": limit, "offset": offset}
         return _JOBS.validate_python(await self._json("/api/v1/jobs", params))
 
     async def get(self, job_id: str) -> JobPublic:
         if self._read_model is not None:
-            job = await self._read_model.get_job(job_id)
+            job = await self._ask(self._read_model.get_job(job_id))
             if job is not None:
                 return job
         return JobPublic.model_validate(await self._json(f"/api/v1/jobs/{job_id}"))
 
     async def rounds(self, job_id: str) -> list[RoundPublic]:
         if self._read_model is not None:
-            rounds = await self._read_model.list_rounds(job_id)
+            rounds = await self._ask(self._read_model.list_rounds(job_id))
             if rounds is not None:
                 return rounds
         return _ROUNDS.validate_python(await self._json(f"/api/v1/jobs/{job_id}/rounds"))

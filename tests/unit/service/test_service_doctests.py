@@ -1,4 +1,4 @@
-"""Run the doctests of the services' shared kit."""
+"""Run the doctests of the services' shared kit and of the metrics service."""
 
 from __future__ import annotations
 
@@ -7,7 +7,18 @@ import importlib
 
 import pytest
 
-MODULES = ["consortium_service.http_metrics"]
+MODULES = [
+    "consortium_service.http_metrics",
+    "consortium_service.events_stream",
+    "consortium_metrics.batches",
+    "consortium_metrics.consumer",
+    "consortium_metrics.db.writer",
+    "consortium_metrics.decoding",
+    "consortium_metrics.observability",
+    "consortium_metrics.projections",
+    "consortium_metrics.schemas",
+    "consortium_metrics.settings",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

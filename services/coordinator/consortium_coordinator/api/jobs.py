@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from ..db.models import JobStatus
 from ..errors import JobStateError
+from ..events import event_time
 from ..jobs import store
 from ..jobs.resolve import resolve_job
 from ..jobs.schemas import JobCreate, JobPublic, RoundPublic
@@ -35,6 +36,7 @@ async def create_job(request: JobCreate, session: SessionDep, runner: RunnerDep)
             name=job.name,
             client_task=job.client_task,
             min_participants=job.min_participants,
+            at=event_time(job.created_at),
         )
     )
     await runner.audit(

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ..audit import AuditPublisher
 from ..db.models import Job, JobStatus
 from ..errors import JobStateError, JobStoppedError, NotEnoughParticipantsError, RoundFailedError
-from ..events import EventPublisher
+from ..events import EventPublisher, event_time
 from ..jobs import store
 from ..observability import CoordinatorMetrics
 from .checkpoints import CheckpointStore, arrays_to_safetensors
@@ -103,7 +103,7 @@ class JobRunner:
         active = self._active.get(job_id)
         if active is None:  # not supervised by this process (left over): just mark it
             job = await self._finish(job_id, JobStatus.STOPPED, "stopped by operator")
-            await self._events.publish(JobStopped(job_id=job_id))
+            await self._events.publish(JobStopped(job_id=job_id, at=event_time(job.finished_at)))
             return job
         active.stop.set()
         if active.task is not None:
@@ -143,7 +143,9 @@ class JobRunner:
                 epsilon_budget=budget.epsilon if budget is not None else None,
             )
             active.task_name = job.client_task
-            await self._events.publish(JobStarted(job_id=job_id, participants=participants))
+            await self._events.publish(
+                JobStarted(job_id=job_id, participants=participants, at=event_time(job.started_at))
+            )
             grid = NatsGrid(
                 hub=self._hub,
                 job_id=job_id,
@@ -165,8 +167,8 @@ class JobRunner:
         except StopTraining as exc:
             await self._complete(job_id, started, reason=str(exc))
         except JobStoppedError:
-            await self._finish(job_id, JobStatus.STOPPED, "stopped by operator")
-            await self._events.publish(JobStopped(job_id=job_id))
+            job = await self._finish(job_id, JobStatus.STOPPED, "stopped by operator")
+            await self._events.publish(JobStopped(job_id=job_id, at=event_time(job.finished_at)))
         except (RoundFailedError, NotEnoughParticipantsError) as exc:
             await self._fail(job_id, str(exc))
         except Exception as exc:  # the ServerApp is user code: any failure fails the job
@@ -186,6 +188,7 @@ class JobRunner:
                 metrics=job.metrics,
                 duration_s=time.monotonic() - started,
                 reason=reason,
+                at=event_time(job.finished_at),
             )
         )
         log.info("job %s completed%s: %s", job_id, f" ({reason})" if reason else "", job.metrics)
@@ -306,5 +309,7 @@ class JobRunner:
 
     async def _fail(self, job_id: str, reason: str) -> None:
         log.warning("job %s failed: %s", job_id, reason)
-        await self._finish(job_id, JobStatus.FAILED, reason)
-        await self._events.publish(JobFailed(job_id=job_id, reason=reason))
+        job = await self._finish(job_id, JobStatus.FAILED, reason)
+        await self._events.publish(
+            JobFailed(job_id=job_id, reason=reason, at=event_time(job.finished_at))
+        )

@@ -1,0 +1,1 @@
+"""Consortium metrics service: job events from JetStream into Postgres; queries over them."""
