@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import nats
-from consortium_service.http_metrics import install_metrics
+from consortium_service.http_metrics import AsgiWrapper, install_metrics
 from consortium_service.problems import problem, problems
 from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .api import audit, auth, enrollment, events, jobs, participants
 from .auth import OperatorAuth
 from .console import install_console
+from .final_cache import FinalCache
 from .job_reads import JobReads
 from .problems import install_problem_handlers
 from .read_model import open_read_model
@@ -37,6 +41,29 @@ SECURITY_HEADERS = {
 }
 
 
+_SECURITY_HEADERS = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+
+
+class _CacheCollector(Collector):
+    """Hits and misses of the cache of ended jobs, read at each scrape."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._app = app
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        services: Services | None = getattr(self._app.state, "services", None)
+        if services is None:
+            return
+        family = CounterMetricFamily(
+            "consortium_gateway_final_cache_lookups",
+            "Reads of ended jobs and their rounds, by whether the cache answered",
+            labels=["result"],
+        )
+        family.add_metric(["hit"], services.jobs.final.hits)
+        family.add_metric(["miss"], services.jobs.final.misses)
+        yield family
+
+
 async def _open_services(settings: GatewaySettings) -> Services:
     verify = settings.upstream_verify()
     timeout = settings.upstream_timeout_s
@@ -55,7 +82,11 @@ async def _open_services(settings: GatewaySettings) -> Services:
         coordinator=coordinator,
         registry=registry,
         auth=OperatorAuth(registry, cache_s=settings.auth_cache_s),
-        jobs=JobReads(coordinator, read_model),
+        jobs=JobReads(
+            coordinator,
+            read_model,
+            final_cache=FinalCache(max_entries=settings.final_cache_entries),
+        ),
         nats=nc,
         read_model=read_model,
     )
@@ -110,16 +141,22 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
 
-    @app.middleware("http")
-    async def security_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+    async def security_headers(app_: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *((k, v) for k, v in _SECURITY_HEADERS if k not in present),
+                ]
+            await send(message)
 
-    install_metrics(app, service="gateway", registry=CollectorRegistry())
+        await app_(scope, receive, with_headers if scope["type"] == "http" else send)
+
+    app.add_middleware(AsgiWrapper, handler=security_headers)
+    registry = CollectorRegistry()
+    registry.register(_CacheCollector(app))
+    install_metrics(app, service="gateway", registry=registry)
     install_problem_handlers(app)
     install_console(app, settings.console_dir)
     return app

@@ -11,6 +11,7 @@ not cost a registry call per request.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ class OperatorAuth:
         self._cache_s = cache_s
         self._max = max_entries
         self._cache: dict[str, tuple[float, Operator]] = {}
+        self._checking: dict[str, asyncio.Future[Operator]] = {}
 
     async def operator(self, token: str | None) -> Operator:
         """The operator ``token`` speaks for, or :class:`AuthenticationRequired`."""
@@ -66,6 +68,25 @@ class OperatorAuth:
         cached = self._cache.get(key)
         if cached is not None and cached[0] > now:
             return cached[1]
+        # one registry call per token at a time: requests that arrive meanwhile share its answer
+        pending = self._checking.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Operator] = asyncio.get_running_loop().create_future()
+        self._checking[key] = future
+        try:
+            operator = await self._ask_registry(token, key)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning when nobody waited
+            raise
+        else:
+            future.set_result(operator)
+            return operator
+        finally:
+            del self._checking[key]
+
+    async def _ask_registry(self, token: str, key: str) -> Operator:
         response = await self._registry.request("GET", "/api/v1/auth/me", bearer=token)
         if response.status_code in (401, 403):
             self._cache.pop(key, None)
@@ -76,7 +97,7 @@ class OperatorAuth:
         operator = Operator(username=str(body["username"]), role=str(body["role"]), token=token)
         if len(self._cache) >= self._max:
             self._cache.clear()
-        self._cache[key] = (now + self._cache_s, operator)
+        self._cache[key] = (time.monotonic() + self._cache_s, operator)
         return operator
 
     def forget(self, token: str) -> None:

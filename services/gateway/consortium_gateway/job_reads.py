@@ -18,6 +18,7 @@ from pydantic import TypeAdapter
 from sqlalchemy.exc import SQLAlchemyError
 
 from .errors import NotFound
+from .final_cache import FinalCache
 from .upstream import Upstream
 
 __all__ = ["JobReads", "ReadModel"]
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _JOBS = TypeAdapter(list[JobPublic])
 _ROUNDS = TypeAdapter(list[RoundPublic])
+_JOB = TypeAdapter(JobPublic)
+FINAL_STATUSES = frozenset({"completed", "failed", "stopped"})
 
 
 class ReadModel(Protocol):
@@ -47,9 +50,38 @@ class ReadModel(Protocol):
 class JobReads:
     """Job and round reads for the API."""
 
-    def __init__(self, coordinator: Upstream, read_model: ReadModel | None = None) -> None:
+    def __init__(
+        self,
+        coordinator: Upstream,
+        read_model: ReadModel | None = None,
+        *,
+        final_cache: FinalCache | None = None,
+    ) -> None:
         self._coordinator = coordinator
         self._read_model = read_model
+        self.final = final_cache if final_cache is not None else FinalCache()
+
+    async def job_json(self, job_id: str) -> bytes:
+        """The job's JSON (from the cache once the job has ended)."""
+        cached = self.final.get(("job", job_id))
+        if cached is not None:
+            return cached
+        job = await self.get(job_id)
+        body = _JOB.dump_json(job)
+        if job.status in FINAL_STATUSES:
+            self.final.put(("job", job_id), body)
+        return body
+
+    async def rounds_json(self, job_id: str) -> bytes:
+        """The job's rounds as JSON (from the cache once the job has ended)."""
+        cached = self.final.get(("rounds", job_id))
+        if cached is not None:
+            return cached
+        ended = ("job", job_id) in self.final or (await self.get(job_id)).status in FINAL_STATUSES
+        body = _ROUNDS.dump_json(await self.rounds(job_id))
+        if ended:  # read after the job ended: every round is in
+            self.final.put(("rounds", job_id), body)
+        return body
 
     async def _ask(self, call: Awaitable[T]) -> T | None:
         """The read model's answer, or None when it cannot answer now."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from consortium_coordinator.jobs.schemas import JobPublic, RoundPublic
 from consortium_metrics import queries
 from consortium_metrics.schemas import JobMetrics, RoundMetrics
+from pydantic_core import from_json
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 __all__ = ["SqlReadModel", "job_public", "open_read_model", "round_public"]
@@ -80,9 +81,10 @@ class SqlReadModel:
 
     async def list_rounds(self, job_id: str) -> list[RoundPublic] | None:
         async with self._sessions() as session:
-            if await queries.get_job(session, job_id) is None:
-                return None
-            return [round_public(r) for r in await queries.list_rounds(session, job_id)]
+            rounds = await queries.list_rounds(session, job_id)
+            if not rounds and await queries.get_job(session, job_id) is None:
+                return None  # (a job's rounds exist only once it is known: one query usually)
+            return [round_public(r) for r in rounds]
 
     @staticmethod
     async def _latest(session: object, job: JobMetrics) -> dict[str, float] | None:
@@ -96,7 +98,19 @@ class SqlReadModel:
         await self._engine.dispose()
 
 
-async def open_read_model(database_url: str) -> SqlReadModel:
-    """Connect lazily: the tables may appear after the gateway starts (metrics migrates them)."""
-    engine = create_async_engine(database_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+async def open_read_model(database_url: str, *, pool_size: int = 20) -> SqlReadModel:
+    """Connect lazily: the tables may appear after the gateway starts (metrics migrates them).
+
+    Reads only, so autocommit (no BEGIN/ROLLBACK round trips); a fixed pool that requests wait
+    for rather than connections opened and closed under load; JSON columns decoded by
+    pydantic-core's parser. A dead connection fails one read, which the coordinator answers.
+    """
+    engine = create_async_engine(
+        database_url,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=30,
+        isolation_level="AUTOCOMMIT",
+        json_deserializer=from_json,
+    )
     return SqlReadModel(engine)

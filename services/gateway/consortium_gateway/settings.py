@@ -41,6 +41,9 @@ class GatewaySettings(BaseSettings):
     nats_key_file: Path | None = None
     console_dir: Path = Field(Path("web/dist"), description="the built console, served at /")
     upstream_timeout_s: float = Field(30.0, gt=0, description="longest wait for a service")
+    final_cache_entries: int = Field(
+        4096, ge=0, description="ended jobs' and rounds' answers kept in memory (0: none)"
+    )
     auth_cache_s: float = Field(
         5.0, ge=0, description="how long a verified operator token is trusted before asking again"
     )

@@ -33,7 +33,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -41,8 +41,9 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["install_metrics"]
+__all__ = ["AsgiWrapper", "install_metrics"]
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -54,6 +55,17 @@ def _route_template(scope: Mapping[str, Any]) -> str:
     effective = (scope.get("fastapi") or {}).get("effective_route_context")
     path = getattr(effective, "path", None) or getattr(scope.get("route"), "path", None)
     return "unmatched" if path is None else str(scope.get("root_path", "")) + str(path)
+
+
+class AsgiWrapper:
+    """A plain ASGI middleware around ``handler`` (no BaseHTTPMiddleware: no extra task and
+    stream per request, and streaming responses pass straight through)."""
+
+    def __init__(self, app: ASGIApp, handler: Callable[..., Awaitable[None]]) -> None:
+        self.app, self.handler = app, handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.handler(self.app, scope, receive, send)
 
 
 def install_metrics(app: FastAPI, *, service: str, registry: CollectorRegistry) -> None:
@@ -76,16 +88,28 @@ def install_metrics(app: FastAPI, *, service: str, registry: CollectorRegistry) 
         registry=registry,
     )
 
-    @app.middleware("http")
-    async def measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+    async def measured(app_: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app_(scope, receive, send)
+            return
         started = time.perf_counter()
-        response = await call_next(request)
-        route = _route_template(request.scope)
-        latency.labels(service, request.method, route).observe(time.perf_counter() - started)
-        requests.labels(service, request.method, route, str(response.status_code)).inc()
-        return response
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app_(scope, receive, send_status)
+        finally:
+            route = _route_template(scope)
+            method = scope["method"]
+            latency.labels(service, method, route).observe(time.perf_counter() - started)
+            requests.labels(service, method, route, str(status)).inc()
+
+    app.add_middleware(AsgiWrapper, handler=measured)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:

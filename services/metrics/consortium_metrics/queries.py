@@ -85,7 +85,7 @@ async def list_rounds(session: AsyncSession, job_id: str) -> list[RoundMetrics]:
         select(*_ROUND_COLUMNS).where(MetricsRound.job_id == job_id).order_by(MetricsRound.round)
     )
     rows = (await session.execute(query)).mappings().all()
-    return [RoundMetrics.model_validate(row) for row in rows]
+    return [RoundMetrics.model_validate(dict(row)) for row in rows]
 
 
 async def get_round(session: AsyncSession, job_id: str, number: int) -> RoundMetrics | None:
@@ -94,7 +94,7 @@ async def get_round(session: AsyncSession, job_id: str, number: int) -> RoundMet
         MetricsRound.job_id == job_id, MetricsRound.round == number
     )
     row = (await session.execute(query)).mappings().first()
-    return None if row is None else RoundMetrics.model_validate(row)
+    return None if row is None else RoundMetrics.model_validate(dict(row))
 
 
 def _dp_spend(row: Any) -> DpSpend | None:

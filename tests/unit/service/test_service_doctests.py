@@ -1,4 +1,4 @@
-"""Run the doctests of the services' shared kit and of the metrics service."""
+"""Run the doctests of the services' shared kit, the metrics service and the gateway."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ import pytest
 MODULES = [
     "consortium_service.http_metrics",
     "consortium_service.events_stream",
+    "consortium_service.problems",
+    "consortium_gateway.auth",
+    "consortium_gateway.final_cache",
+    "consortium_bench.loadgen",
     "consortium_metrics.batches",
     "consortium_metrics.consumer",
     "consortium_metrics.db.writer",

@@ -15,7 +15,7 @@ __all__ = ["Admin", "JobOperator", "ServicesDep", "Viewer"]
 _bearer = HTTPBearer(auto_error=False, description="a token from POST /api/v1/auth/login")
 
 
-def _services(request: Request) -> Services:
+async def _services(request: Request) -> Services:  # async: no thread hop per request
     return request.app.state.services  # type: ignore[no-any-return]
 
 

@@ -48,9 +48,9 @@ async def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=problems(401, 404, 422))
-async def get_job(job_id: JobId, services: ServicesDep, operator: Viewer) -> JobPublic:
+async def get_job(job_id: JobId, services: ServicesDep, operator: Viewer) -> Response:
     """One job."""
-    return await services.jobs.get(job_id)
+    return Response(await services.jobs.job_json(job_id), media_type="application/json")
 
 
 @router.post("/{job_id}/stop", response_model=JobPublic, responses=problems(401, 403, 404, 409))
@@ -60,9 +60,9 @@ async def stop_job(job_id: JobId, services: ServicesDep, operator: JobOperator) 
 
 
 @router.get("/{job_id}/rounds", response_model=list[RoundPublic], responses=problems(401, 404))
-async def list_rounds(job_id: JobId, services: ServicesDep, operator: Viewer) -> list[RoundPublic]:
+async def list_rounds(job_id: JobId, services: ServicesDep, operator: Viewer) -> Response:
     """The job's rounds; round 0 is the initial model's evaluation."""
-    return await services.jobs.rounds(job_id)
+    return Response(await services.jobs.rounds_json(job_id), media_type="application/json")
 
 
 @router.get("/{job_id}/privacy-report", response_model=PrivacyReport, responses=problems(401, 404))
