@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -361,6 +362,28 @@ async def test_events_postgres_refuses_are_rejected_and_the_rest_stored(
         assert [r.round for r in await queries.list_rounds(session, job)] == [0]
         stored = await queries.get_job(session, job)
         assert stored is not None and (stored.status, stored.last_round) == ("running", 0)
+
+
+async def test_a_diverged_round_with_nan_metrics_is_stored(
+    metrics_db: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A NaN loss, as the contract writes it ("NaN": JSON has no NaN), is stored and read back."""
+    job = f"{uuid.uuid4().hex[:8]}-j"
+    diverged = _round(job, 1, 1.0).model_copy(
+        update={"metrics": {"loss": float("nan"), "accuracy": 0.1}}
+    )
+    subject = subjects.job_event(job, "round_completed")
+    writer = BatchWriter(metrics_db)
+    try:
+        result = await writer.write(
+            prepare(decode_batch([(subject, diverged.model_dump_json().encode(), 1)]))
+        )
+    finally:
+        await writer.close()
+    assert (result.stored, result.rejected) == (1, 0)
+    async with sessions() as session:
+        [stored] = await queries.list_rounds(session, job)
+    assert math.isnan(stored.metrics["loss"]) and stored.metrics["accuracy"] == 0.1
 
 
 async def test_a_nats_restart_mid_stream_loses_nothing(

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from consortium_devtools.infra import free_port
 from support.gateway import Gateway
+from support.metrics import MetricsService
 from support.processes import BIN, Coordinator, client, running
 from support.registry import Registry, running_registry
 
@@ -55,8 +56,12 @@ def platform(
         coordinator = Coordinator(
             workdir / "coordinator.log", database_url=database_url, nats_url=nats_server.url
         )
-        with running(coordinator):
+        metrics = MetricsService(
+            workdir / "metrics.log", database_url=database_url, nats_url=nats_server.url
+        )
+        with running(coordinator, metrics):
             coordinator.wait_healthy()
+            metrics.wait_ready()
             gateway = Gateway(
                 workdir,
                 registry=registry,

@@ -7,6 +7,9 @@ them back.
 ...                    bytes_sent=10, bytes_received=12, participants=["a", "b"])
 >>> parse_event(e.model_dump_json()).round
 2
+>>> diverged = e.model_copy(update={"metrics": {"loss": float("nan")}})
+>>> parse_event(diverged.model_dump_json()).metrics
+{'loss': nan}
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import time
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 __all__ = [
     "JobCreated",
@@ -34,6 +37,10 @@ def _new_event_id() -> str:
 
 
 class _Event(BaseModel):
+    # A diverged round's loss is NaN: JSON has no NaN, and pydantic would write null, which no
+    # float field accepts back. As the string "NaN" it stays valid JSON and parses as a float.
+    model_config = ConfigDict(ser_json_inf_nan="strings")
+
     v: int = 1
     id: str = Field(
         default_factory=_new_event_id,

@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from consortium_core.contracts.events import (
@@ -44,6 +45,9 @@ from consortium_core.contracts.events import (
     RoundCompleted,
 )
 from pydantic_core import to_json
+
+_json_text = partial(to_json, inf_nan_mode="strings")
+"""JSON for Postgres's json columns: a NaN (a diverged loss) as "NaN", which JSON can hold."""
 
 __all__ = [
     "PARTICIPANT_COLUMNS",
@@ -290,7 +294,7 @@ class RoundRowsBuilder:
         kept = self._rows.get(key)
         if kept is not None and event.at < kept[0]:
             return
-        job_id, number, at, json = event.job_id, event.round, _utc(event.at, UTC), to_json
+        job_id, number, at, json = event.job_id, event.round, _utc(event.at, UTC), _json_text
         round_row = (
             job_id,
             number,

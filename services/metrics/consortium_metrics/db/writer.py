@@ -26,12 +26,12 @@ raised for the consumer to retry the same batch.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
 import asyncpg
+from pydantic_core import to_json
 from sqlalchemy.engine import make_url
 
 from ..batches import EVENT_COLUMNS, PreparedBatch, prepare
@@ -184,7 +184,7 @@ class WriteResult:
 
 
 def _json(value: object) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+    return None if value is None else to_json(value, inf_nan_mode="strings").decode()
 
 
 def _job_columns(changes: list[JobChange]) -> list[list[object]]:
