@@ -10,6 +10,7 @@ services are one ``Target`` each in ``_targets``.
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -70,11 +71,12 @@ def test_prometheus_scrapes_the_services_and_evaluates_the_rules(
             nats_url=nats_server.url,
         )
         targets = _targets(coordinator, registry, metrics, gateway)
-        with (
-            running(gateway),
-            running_prometheus(tmp_path / "prometheus", targets, rule_files=[RULES]) as prom,
-        ):
-            gateway.wait_healthy()
+        with ExitStack() as stack:
+            stack.enter_context(running(gateway))
+            gateway.wait_healthy()  # before the first scrape: a failed one would fire ServiceDown
+            prom = stack.enter_context(
+                running_prometheus(tmp_path / "prometheus", targets, rule_files=[RULES])
+            )
             prom.wait_targets({t.job: "up" for t in targets})
 
             # a real series from each service, with the labels Prometheus adds
