@@ -18,19 +18,31 @@ export PYTHONUNBUFFERED := 1
 
 .PHONY: install up down status demo test bench lint clean
 
-install: $(STAMP)
+CONSOLE := web/dist/index.html
+CONSOLE_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html \
+	web/vite.config.ts web/package-lock.json
+
+install: $(STAMP) $(CONSOLE)
 
 # torch==2.13.0 first: the CPU build lies on this machine's disk; anything that pulls torch
-# before it would download a multi-GB CUDA build. promtool/prometheus (monitoring tests) come
-# from Debian's package where apt-get runs as root; elsewhere a note says what to do.
+# before it would download a multi-GB CUDA build. promtool/prometheus (monitoring tests) and
+# Chromium (the console's browser tests) come from Debian's packages where apt-get runs as
+# root; elsewhere a note says what to do.
 $(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q $(foreach p,$(PACKAGES),-e $(p)) -r requirements-dev.txt
-	@if command -v npm >/dev/null && [ -f web/package.json ]; then (cd web && npm ci && npm run build); fi
 	@bash deploy/monitoring/install-prometheus.sh
+	@bash web/scripts/install-browser.sh
 	@touch $(STAMP)
+
+# The console (web/): npm ci when the lock file changed, then a build when a source changed.
+$(CONSOLE): $(CONSOLE_SOURCES) | $(STAMP)
+	@if command -v npm >/dev/null; then \
+		cd web && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
+			npm ci --no-audit --no-fund; } && npm run build; \
+	else echo "note: npm not found: the console is not built and its tests skip (Node 20.19+)"; fi
 
 up: install
 	$(VENV)/bin/consortium-platform up

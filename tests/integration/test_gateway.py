@@ -218,6 +218,8 @@ def test_a_job_run_and_watched_through_the_gateway(platform: Platform) -> None:
         assert model.status_code == 200 and model.headers["x-consortium-task"]
         assert http.get(f"/jobs/{job_id}/privacy-report").status_code == 200
         _is_problem(http.post(f"/jobs/{job_id}/stop"), 409)
+        # the job filter reaches the registry (whose own test fills and filters the log)
+        assert http.get("/audit", params={"job_id": job_id}).status_code == 200
         _is_problem(http.get("/jobs/unknown-job/events"), 404)
 
 

@@ -106,6 +106,49 @@ def test_the_table_refuses_update_delete_and_truncate(registry: Registry) -> Non
             asyncio.run(sql(registry, statement))
 
 
+def test_a_jobs_entries_are_read_alone(registry: Registry) -> None:
+    """``?job_id=`` gives exactly the entries whose data names that job, in order and paged
+    (the console's job page), from an index rather than a scan of the whole log."""
+    from consortium_registry.audit_log import append_audit
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    async def append() -> None:
+        engine = create_async_engine(registry.dsn.replace("postgresql://", "postgresql+asyncpg://"))
+        try:
+            async with async_sessionmaker(engine)() as session:
+                for i in range(6):
+                    job = "job-a" if i % 2 == 0 else "job-b"
+                    await append_audit(
+                        session, "parameter_exchange", "test", {"job_id": job, "i": i}
+                    )
+                await append_audit(session, "job_created", "test", ["not", "an", "object"])
+                await session.commit()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(append())
+    with registry.admin() as admin:
+        trail = admin.get("/audit", params={"job_id": "job-a", "limit": 2}).json()
+        assert [e["data"]["i"] for e in trail] == [0, 2]
+        rest = admin.get("/audit", params={"job_id": "job-a", "after_seq": trail[-1]["seq"]})
+        assert [e["data"]["i"] for e in rest.json()] == [4]
+        assert admin.get("/audit", params={"job_id": "job-c"}).json() == []
+        assert admin.get("/audit/verify").json()["ok"]
+
+    async def plan() -> str:
+        conn = await asyncpg.connect(registry.dsn)
+        try:
+            await conn.execute("SET enable_seqscan = off")
+            rows = await conn.fetch(
+                "EXPLAIN SELECT * FROM audit_log WHERE data->>'job_id' = 'job-a' ORDER BY seq"
+            )
+        finally:
+            await conn.close()
+        return "\n".join(r[0] for r in rows)
+
+    assert "ix_audit_log_job_id" in asyncio.run(plan())
+
+
 def test_editing_a_row_behind_the_triggers_back_is_named(registry: Registry) -> None:
     """Runs last in this module: it leaves the chain broken."""
     with registry.admin() as admin:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,7 +20,8 @@ from typing import Any
 
 import httpx
 
-from .enrollment import OperatorSession, enroll_hospital
+from .enrollment import OperatorSession
+from .hospitals import HospitalsError, start_hospitals, wait_online
 from .platform import Platform
 
 __all__ = ["main"]
@@ -48,81 +48,6 @@ class DemoError(RuntimeError):
 
 def _say(text: str) -> None:
     print(text, flush=True)
-
-
-def _start_hospitals(
-    platform: Platform,
-    endpoints: dict[str, Any],
-    operator: OperatorSession,
-    *,
-    task: str,
-    count: int,
-    partition: str,
-    seed: int,
-) -> list[str]:
-    """Enroll (once) and start each hospital's client runtime with its own certificate.
-
-    A hospital left running by an earlier demo is kept if it runs ``task``, else restarted.
-    """
-    ca_cert = platform.root / str(endpoints["ca_cert"])
-    registry_url = str(endpoints["registry_url"])
-    names = []
-    for i in range(count):
-        name = f"hospital-{i + 1}"
-        names.append(name)
-        task_file = platform.run_dir / f"{name}.task"
-        if platform.running_pid(name) is not None:
-            if task_file.exists() and task_file.read_text() == task:
-                continue
-            platform.stop(name)
-        home = platform.var / "demo" / "hospitals" / name
-        if not (home / "cert.pem").exists():
-            token = operator.token_for(name, name=f"Hospital {i + 1}", organisation=name)
-            enroll_hospital(
-                platform.bin / "consortium-client",
-                home=home,
-                token=token,
-                registry_url=registry_url,
-                ca_cert=ca_cert,
-            )
-            _say(f"  {name} enrolled: key made locally in {home.relative_to(platform.root)}")
-        log = (platform.log_dir / f"{name}.log").open("ab")
-        proc = subprocess.Popen(
-            [
-                str(platform.bin / "consortium-client"),
-                "run",
-                "--home",
-                str(home),
-                "--nats",
-                str(endpoints["nats_url"]),
-                "--task",
-                task,
-                "--node-config",
-                f"partition-id={i} num-partitions={count} partition='{partition}' seed={seed}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
-        )
-        platform.record_pid(name, proc.pid)
-        task_file.write_text(task)
-    return names
-
-
-def _wait_online(api: httpx.Client, names: list[str], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    online: set[str] = set()
-    while time.monotonic() < deadline:
-        online = {p["participant_id"] for p in api.get("/participants").json() if p["online"]}
-        if set(names) <= online:
-            return
-        time.sleep(0.5)
-    missing = sorted(set(names) - online)
-    raise DemoError(
-        f"hospitals not online after {timeout_s:.0f} s: {', '.join(missing)}; "
-        "see var/log/hospital-*.log"
-    )
 
 
 def _follow(api: httpx.Client, job_id: str, rounds: int, timeout_s: float) -> dict[str, Any]:
@@ -166,7 +91,7 @@ def run_medical(platform: Platform, endpoints: dict[str, Any], report_path: Path
         f"Enrolling and starting {participants} hospitals (separate processes, mutual TLS, "
         f"{partition} partitions of digits)"
     )
-    names = _start_hospitals(
+    names = start_hospitals(
         platform,
         endpoints,
         operator,
@@ -185,7 +110,7 @@ def run_medical(platform: Platform, endpoints: dict[str, Any], report_path: Path
         seed=seed,
         epochs=epochs,
     )
-    _wait_online(api, names, timeout_s=120)
+    wait_online(api, names, timeout_s=120)
     _say(
         f"All {participants} hospitals online; job A: {rounds} rounds of FedAvg with DP-SGD on "
         f"every hospital (epsilon <= {config['dp-target-epsilon']} each, delta "
@@ -331,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     report_path = Path(os.environ.get("DEMO_REPORT", platform.var / "demo" / "report.json"))
     try:
         report = run_medical(platform, endpoints, report_path)
-    except (DemoError, httpx.HTTPError) as exc:
+    except (DemoError, HospitalsError, httpx.HTTPError) as exc:
         print(f"consortium-demo: {exc}", file=sys.stderr)
         return 1
     print_table(report)

@@ -66,6 +66,10 @@ class Platform:
         self.metrics_port = int(os.environ.get("CONSORTIUM_METRICS_PORT", "8702"))
         self.gateway_port = int(os.environ.get("CONSORTIUM_GATEWAY_PORT", "8443"))
         self.nats_port = int(os.environ.get("CONSORTIUM_NATS_PORT", "4223"))
+        self.database = os.environ.get("CONSORTIUM_PLATFORM_DATABASE", "consortium")
+        self.console_dir = Path(
+            os.environ.get("CONSORTIUM_GATEWAY_CONSOLE_DIR", str(root / "web" / "dist"))
+        )
         self.nats_config = self.var / "nats" / "nats.conf"
         self.nats_pid_file = self.run_dir / "nats-server.pid"
         self.operator_password_file = self.run_dir / "operator.password"
@@ -174,7 +178,7 @@ class Platform:
                     "CONSORTIUM_GATEWAY_NATS_URL": nats_url,
                     "CONSORTIUM_GATEWAY_NATS_CERT_FILE": str(gateway_nats_cert),
                     "CONSORTIUM_GATEWAY_NATS_KEY_FILE": str(gateway_nats_key),
-                    "CONSORTIUM_GATEWAY_CONSOLE_DIR": str(self.root / "web" / "dist"),
+                    "CONSORTIUM_GATEWAY_CONSOLE_DIR": str(self.console_dir),
                 },
             ),
         ]
@@ -231,7 +235,7 @@ class Platform:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         pg = ensure_postgres(self.var)
-        database_url = pg.replace("postgresql://", "postgresql+asyncpg://") + "/consortium"
+        database_url = pg.replace("postgresql://", "postgresql+asyncpg://") + f"/{self.database}"
         pki = prepare_platform_pki(self.var / "pki")
         nats_url = self._start_nats(pki)
         for service in self.services(database_url=database_url, nats_url=nats_url, pki=pki):

@@ -75,15 +75,14 @@ async def append_audit(
 
 
 async def list_audit(
-    session: AsyncSession, *, after_seq: int = 0, limit: int = 100
+    session: AsyncSession, *, after_seq: int = 0, limit: int = 100, job_id: str | None = None
 ) -> list[AuditLogRow]:
-    """Entries with ``seq > after_seq``, oldest first (keyset pagination)."""
-    query = (
-        select(AuditLogRow)
-        .where(AuditLogRow.seq > after_seq)
-        .order_by(AuditLogRow.seq)
-        .limit(limit)
-    )
+    """Entries with ``seq > after_seq``, oldest first (keyset pagination); with ``job_id``,
+    only the entries about that job (``data.job_id``, indexed)."""
+    query = select(AuditLogRow).where(AuditLogRow.seq > after_seq)
+    if job_id is not None:
+        query = query.where(AuditLogRow.data["job_id"].as_string() == job_id)
+    query = query.order_by(AuditLogRow.seq).limit(limit)
     return list((await session.scalars(query)).all())
 
 

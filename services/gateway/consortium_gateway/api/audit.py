@@ -21,9 +21,14 @@ async def read_audit(
     operator: Viewer,
     after_seq: Annotated[int, Query(ge=0, le=2**62, description="entries after this seq")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    job_id: Annotated[
+        str | None, Query(max_length=64, description="only entries about this job")
+    ] = None,
 ) -> Response:
     """Entries in order, ``limit`` at a time; page with the last ``seq`` seen."""
-    params = {"after_seq": after_seq, "limit": limit}
+    params: dict[str, str | int] = {"after_seq": after_seq, "limit": limit}
+    if job_id is not None:
+        params["job_id"] = job_id
     return await services.registry.relay(
         "GET", "/api/v1/audit", params=params, bearer=operator.token
     )

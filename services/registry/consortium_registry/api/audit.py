@@ -22,9 +22,10 @@ async def read_audit(
     operator: AnyOperator,
     after_seq: int = Query(0, ge=0, description="entries after this sequence number"),
     limit: int = Query(100, ge=1, le=1000),
+    job_id: str | None = Query(None, max_length=64, description="only entries about this job"),
 ) -> list[AuditEntryPublic]:
     """Entries in order, ``limit`` at a time; page with the last ``seq`` seen."""
-    rows = await list_audit(session, after_seq=after_seq, limit=limit)
+    rows = await list_audit(session, after_seq=after_seq, limit=limit, job_id=job_id)
     return [
         AuditEntryPublic(
             seq=r.seq,

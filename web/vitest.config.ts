@@ -1,0 +1,9 @@
+import { defineConfig, mergeConfig } from 'vitest/config'
+import viteConfig from './vite.config.ts'
+
+export default mergeConfig(
+  viteConfig,
+  defineConfig({
+    test: { environment: 'jsdom', include: ['src/**/*.test.ts'], restoreMocks: true },
+  }),
+)
