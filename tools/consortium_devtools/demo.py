@@ -50,6 +50,20 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
+def _pause_for_the_console(endpoints: dict[str, Any]) -> None:
+    """At a terminal, let the person open the console before job A starts (its rounds take a
+    fraction of a second each); ``DEMO_PAUSE=0`` or no terminal goes straight on."""
+    if os.environ.get("DEMO_PAUSE", "1") == "0" or not sys.stdin.isatty():
+        return
+    try:
+        input(
+            f"  Open {endpoints['console_url']}jobs to watch job A live, then press Enter "
+            "to start it (DEMO_PAUSE=0 skips this) "
+        )
+    except EOFError:
+        pass
+
+
 def _follow(api: httpx.Client, job_id: str, rounds: int, timeout_s: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     shown = 0
@@ -100,6 +114,11 @@ def run_medical(platform: Platform, endpoints: dict[str, Any], report_path: Path
         partition=partition,
         seed=seed,
     )
+    _say(
+        f"The console: {endpoints['console_url']} (sign in as 'admin' with the password in "
+        f"{endpoints['operator']['password_file']}; its certificate is from the platform's own "
+        f"CA, {endpoints['ca_cert']})"
+    )
     _say("Training the same model centrally and per hospital alone, without DP (baselines)...")
     epochs = rounds * int(config["local-epochs"])  # as many passes as each hospital makes
     centralized = train_centralized(spec.name, epochs=epochs, seed=seed)
@@ -116,6 +135,7 @@ def run_medical(platform: Platform, endpoints: dict[str, Any], report_path: Path
         f"every hospital (epsilon <= {config['dp-target-epsilon']} each, delta "
         f"{config['dp-delta']}) and SecAgg+ (the server sees only the sum)"
     )
+    _pause_for_the_console(endpoints)
     created = api.post(
         "/jobs",
         json={
@@ -130,6 +150,7 @@ def run_medical(platform: Platform, endpoints: dict[str, Any], report_path: Path
     if created.status_code != 201:
         raise DemoError(f"job refused: {created.text}")
     job_id = created.json()["id"]
+    _say(f"  watch it live in the console: {endpoints['console_url']}jobs/{job_id}")
     job = _follow(api, job_id, rounds, timeout_s=1200)
     if job["status"] != "completed":
         raise DemoError(f"job {job_id} {job['status']}: {job['reason']}")
@@ -138,6 +159,7 @@ def run_medical(platform: Platform, endpoints: dict[str, Any], report_path: Path
     names_by_partition = {i: f"hospital-{i + 1}" for i in range(participants)}
     report: dict[str, Any] = {
         "job_id": job_id,
+        "console_url": f"{endpoints['console_url']}jobs/{job_id}",
         "scenario": "medical",
         "dataset": spec.dataset,
         "partition": partition,
@@ -266,8 +288,9 @@ def main(argv: list[str] | None = None) -> int:
         _say("platform stopped (DEMO_KEEP=0)")
     else:
         _say(
-            f"the platform stays up: API {endpoints['gateway_url']}/api/v1/docs (log in with "
-            f"'admin' and {endpoints['operator']['password_file']}; CA {endpoints['ca_cert']}); "
+            f"the platform stays up: console {report['console_url']}, API "
+            f"{endpoints['gateway_url']}/api/v1/docs (sign in as 'admin' with the password in "
+            f"{endpoints['operator']['password_file']}; CA {endpoints['ca_cert']}); "
             "`make down` stops it"
         )
     return 0

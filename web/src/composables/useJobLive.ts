@@ -88,6 +88,8 @@ export function useJobLive(jobId: Ref<string>, onRoundsChanged?: () => void) {
         ...job.value,
         status: STATUS_AFTER[event.type],
         reason: typeof event.data.reason === 'string' ? event.data.reason : job.value.reason,
+        finished_at:
+          typeof event.data.at === 'number' ? new Date(event.data.at * 1000).toISOString() : job.value.finished_at,
       }
       void refreshJob(id)
     } else {
