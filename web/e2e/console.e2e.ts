@@ -98,6 +98,7 @@ describe('the console in English', () => {
     await expect.poll(() => page.getByTestId('privacy').textContent()).toContain('without differential privacy')
     await expect.poll(() => page.getByTestId('job-audit').textContent()).toContain('job_created')
     await expect.poll(() => page.getByTestId('contributions').textContent()).toContain('No contribution values')
+    expect(await unlabelledControls(page)).toEqual([])
     await page.screenshot({ path: join(SHOTS, 'job-completed.png'), fullPage: true })
     expect(en.errors).toEqual([])
   })
@@ -136,6 +137,14 @@ describe('the console in English', () => {
     await page.getByTestId('token-issued').waitFor()
     expect((await page.getByTestId('token').inputValue()).length).toBeGreaterThan(20)
     await page.screenshot({ path: join(SHOTS, 'participants.png'), fullPage: true })
+
+    // revocation asks for a reason, then the row says revoked with it
+    await row.getByRole('button', { name: 'Revoke' }).click()
+    await row.getByLabel('Reason for revoking e2e-clinic').fill('left the study')
+    await row.getByRole('button', { name: 'Revoke e2e-clinic' }).click()
+    await page.getByText('e2e-clinic revoked').waitFor()
+    await expect.poll(() => row.locator('[data-status]').first().getAttribute('data-status')).toBe('revoked')
+    expect(await row.textContent()).toContain('left the study')
 
     await page.getByRole('link', { name: 'Audit log' }).click()
     await page.getByTestId('audit-table').locator('tbody tr').first().waitFor()
