@@ -22,19 +22,20 @@ describe('rounds from events', () => {
 })
 
 describe('useJobLive', () => {
-  it('adds rounds from the stream and never shows an ended job as running again', async () => {
+  it('adds rounds from the stream and never shows a job in an earlier state again', async () => {
     const { defineComponent, h, ref } = await import('vue')
     const { flushPromises } = await import('@vue/test-utils')
     const { json, setup } = await import('../testing/mount')
     const { useJobLive } = await import('./useJobLive')
-    const running = { id: 'j1', name: '', status: 'running', current_round: 0, rounds: 1, reason: '', finished_at: null }
+    const pending = { id: 'j1', name: '', status: 'pending', current_round: 0, rounds: 1, reason: '', participants: [] }
     const stream =
+      'id: 6\nevent: job_started\ndata: {"participants": ["a", "b"], "at": 1699999999}\n\n' +
       'id: 7\nevent: round_completed\ndata: {"round": 1, "metrics": {"accuracy": 0.9}, "duration_s": 1, "bytes_sent": 1, "bytes_received": 1}\n\n' +
       'id: 8\nevent: job_finished\ndata: {"rounds": 1, "duration_s": 2, "at": 1700000000}\n\n'
     const fetch = async (url: string) => {
       if (url.endsWith('/events')) return new Response(stream, { headers: { 'Content-Type': 'text/event-stream' } })
       if (url.endsWith('/rounds')) return json([])
-      return json(running) // the read model has not caught up with the final event
+      return json(pending) // the read model has not caught up with any event
     }
     let live: ReturnType<typeof useJobLive> | undefined
     const Harness = defineComponent({
@@ -51,6 +52,8 @@ describe('useJobLive', () => {
     expect(live!.job.value?.status).toBe('completed')
     expect(live!.job.value?.current_round).toBe(1)
     expect(live!.job.value?.finished_at).toBe(new Date(1_700_000_000_000).toISOString())
+    expect(live!.job.value?.participants).toEqual(['a', 'b'])
+    expect(live!.job.value?.started_at).toBe(new Date(1_699_999_999_000).toISOString())
     expect(live!.live.value).toBe('ended')
   })
 })

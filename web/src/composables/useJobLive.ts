@@ -8,11 +8,17 @@ import { asProblem, type Problem } from '../api/problem'
 import { isFinal, type Job, type Round } from '../api/types'
 import { useApi } from './context'
 
-/** The job status each final event means (the coordinator's state machine). */
+/** The job status each event means (the coordinator's state machine). */
 export const STATUS_AFTER: Record<string, string> = {
+  job_started: 'running',
   job_finished: 'completed',
   job_failed: 'failed',
   job_stopped: 'stopped',
+}
+
+/** pending < running < any final status: a job's status never goes back. */
+export function statusRank(status: string): number {
+  return status === 'pending' ? 0 : status === 'running' ? 1 : 2
 }
 
 export type LiveState = 'connecting' | 'live' | 'retrying' | 'ended' | 'offline'
@@ -50,13 +56,14 @@ export function useJobLive(jobId: Ref<string>, onRoundsChanged?: () => void) {
   let controller: AbortController | null = null
 
   /** Re-reads the job. The gateway reads the metrics service's read model, which may not
-   * have applied an event this page has already seen: a job known to have ended never goes
-   * back to running, and the read is retried until the read model agrees. */
+   * have applied an event this page has already seen: a job's status never goes back (a
+   * running job never shows as pending, an ended one never as running), and the read is
+   * retried until the read model agrees. */
   async function refreshJob(id: string, attempt = 0): Promise<void> {
     try {
       const fresh = await getJob(api, id)
       const known = job.value
-      if (known && known.id === id && isFinal(known.status) && !isFinal(fresh.status)) {
+      if (known && known.id === id && statusRank(fresh.status) < statusRank(known.status)) {
         if (attempt < 20) setTimeout(() => void refreshJob(id, attempt + 1), 500)
         return
       }
@@ -83,13 +90,20 @@ export function useJobLive(jobId: Ref<string>, onRoundsChanged?: () => void) {
         job.value = { ...job.value, current_round: Number(event.data.round) }
       }
       onRoundsChanged?.()
-    } else if (FINAL_EVENTS.has(event.type) && job.value) {
-      job.value = {
-        ...job.value,
-        status: STATUS_AFTER[event.type],
-        reason: typeof event.data.reason === 'string' ? event.data.reason : job.value.reason,
-        finished_at:
-          typeof event.data.at === 'number' ? new Date(event.data.at * 1000).toISOString() : job.value.finished_at,
+    } else if (event.type in STATUS_AFTER && job.value) {
+      const status = STATUS_AFTER[event.type]
+      const at = typeof event.data.at === 'number' ? new Date(event.data.at * 1000).toISOString() : null
+      if (statusRank(status) >= statusRank(job.value.status)) {
+        job.value = {
+          ...job.value,
+          status,
+          reason: typeof event.data.reason === 'string' ? event.data.reason : job.value.reason,
+          started_at: event.type === 'job_started' ? (at ?? job.value.started_at) : job.value.started_at,
+          finished_at: isFinal(status) ? (at ?? job.value.finished_at) : job.value.finished_at,
+          participants: Array.isArray(event.data.participants)
+            ? (event.data.participants as string[])
+            : job.value.participants,
+        }
       }
       void refreshJob(id)
     } else {
