@@ -72,6 +72,14 @@ BENCHMARKS: dict[str, Benchmark] = {
             run="consortium_bench.api:run",
             table="consortium_bench.api:table",
         ),
+        Benchmark(
+            name="shapley",
+            description="GTG-Shapley, truncated Monte Carlo and leave-one-out against exact "
+            "Shapley values on constructed federations of 5-8 participants (10 rounds): rank "
+            "correlation, share of exact's coalition models, time per round",
+            run="consortium_bench.shapley:run",
+            table="consortium_bench.shapley:table",
+        ),
     )
 }
 
