@@ -135,6 +135,11 @@ def test_bad_requests_get_clear_problems(tmp_path: Path, database_url: str, nats
         assert r.status_code == 422 and "rounds" in r.json()["detail"]
         r = http.post("/jobs", json={"task": "digits-cnn", "surprise": 1})
         assert r.status_code == 422
+        secure_and_scored = {"secure-aggregation": True, "contributions": "gtg"}
+        r = http.post("/jobs", json={"task": "digits-cnn", "config": secure_and_scored})
+        assert r.status_code == 422 and "secure aggregation hides" in r.json()["detail"]
+        r = http.post("/jobs", json={"task": "digits-cnn", "config": {"contributions": "magic"}})
+        assert r.status_code == 422 and "gtg" in r.json()["detail"]
         assert http.get("/jobs/0000").status_code == 404
         assert http.post("/jobs/0000/stop").status_code == 404
 
@@ -368,3 +373,82 @@ def _check_privacy_report(coordinator: Coordinator, job_id: str, names: list[str
     page = coordinator.http.get(f"/jobs/{job_id}/privacy-report.html")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert all(name in page.text for name in names) and "Privacy report" in page.text
+
+
+async def _round_events(nats_url: str, job_id: str) -> list[dict]:
+    nc = await nats.connect(nats_url)
+    sub = await nc.jetstream().subscribe(
+        subjects.job_event(job_id, "round_completed"), ordered_consumer=True
+    )
+    events = []
+    try:
+        while True:
+            events.append(json.loads((await sub.next_msg(timeout=2)).data))
+    except nats.errors.TimeoutError:
+        pass
+    await nc.close()
+    return events
+
+
+async def _update(nats_url: str, name: str) -> bytes:
+    nc = await nats.connect(nats_url)
+    try:
+        store = await nc.jetstream().object_store("consortium-updates")
+        return (await store.get(name)).data or b""
+    finally:
+        await nc.close()
+
+
+def test_each_participants_update_is_kept_for_contributions(
+    tmp_path: Path, database_url: str, nats_server
+) -> None:
+    """A job whose server may see updates keeps each participant's trained model per round
+    (the contribution service's input); a job that asks for none keeps nothing."""
+    coordinator = Coordinator(
+        tmp_path / "coordinator.log", database_url=database_url, nats_url=nats_server.url
+    )
+    names = ["upd-0", "upd-1"]
+    clients = [
+        client(
+            tmp_path / f"{n}.log",
+            n,
+            nats_server.url,
+            task="breast-cancer-logreg",
+            node_config=f"partition-id={i} num-partitions=2",
+        )
+        for i, n in enumerate(names)
+    ]
+    with running(coordinator, *clients):
+        coordinator.wait_healthy()
+        coordinator.wait_online(names)
+        jobs = {}
+        for contributions in ("gtg", "none"):
+            created = coordinator.http.post(
+                "/jobs",
+                json={
+                    "task": "breast-cancer-logreg",
+                    "rounds": 2,
+                    "min_participants": 2,
+                    "config": {"contributions": contributions},
+                },
+            )
+            assert created.status_code == 201, created.text
+            jobs[contributions] = created.json()["id"]
+            job = coordinator.wait_job(jobs[contributions])
+            assert job["status"] == "completed", (job, coordinator.output()[-3000:])
+
+    scored = asyncio.run(_round_events(nats_server.url, jobs["gtg"]))
+    assert [e["round"] for e in scored] == [0, 1, 2]
+    assert scored[0]["updates"] == {}  # round 0 only evaluates the initial model
+    for event in scored[1:]:
+        assert sorted(event["updates"]) == names
+        for participant, name in event["updates"].items():
+            assert name == f"{jobs['gtg']}/round-{event['round']}/{participant}.safetensors"
+            data = asyncio.run(_update(nats_server.url, name))
+            tensors = load(data)
+            assert tensors and all(np.isfinite(t).all() for t in tensors.values())
+            header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
+            examples = event["participant_metrics"][participant]["num-examples"]
+            assert header["__metadata__"]["num-examples"] == str(int(examples)) != "0"
+    unscored = asyncio.run(_round_events(nats_server.url, jobs["none"]))
+    assert [e["updates"] for e in unscored] == [{}, {}, {}]

@@ -88,6 +88,11 @@ class RoundCompleted(_Event):
     )
     checkpoint: str | None = None
     checkpoint_sha256: str | None = None
+    updates: dict[str, str] = Field(
+        default_factory=dict,
+        description="participant -> its trained model in the coordinator's updates bucket, "
+        "for jobs whose server may see each update (contributions)",
+    )
 
 
 class JobFinished(_Event):

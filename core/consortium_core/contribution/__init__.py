@@ -17,11 +17,14 @@ from .estimators import (
     leave_one_out,
     tmc_shapley,
 )
+from .settings import CONTRIBUTIONS_KEY, ContributionSettings
 from .utility import CountingUtility, Utility
 
 __all__ = [
+    "CONTRIBUTIONS_KEY",
     "ESTIMATORS",
     "ContributionResult",
+    "ContributionSettings",
     "CountingUtility",
     "Utility",
     "coalition_model",

@@ -21,7 +21,7 @@ from .db.bootstrap import ensure_database, migrate, wait_for_postgres
 from .events import EventPublisher
 from .jobs import store
 from .observability import CoordinatorMetrics
-from .runtime.checkpoints import CheckpointStore
+from .runtime.checkpoints import CheckpointStore, UpdateStore
 from .runtime.hub import NatsHub
 from .runtime.runner import JobRunner
 from .settings import CoordinatorSettings, get_settings
@@ -64,6 +64,7 @@ def create_app(settings: CoordinatorSettings | None = None) -> FastAPI:
         await events.ensure_stream()
         await _fail_jobs_left_unfinished(sessions, events)
         checkpoints = CheckpointStore(nc, settings.checkpoint_bucket)
+        updates = UpdateStore(nc, settings.update_bucket, settings.update_retention_s)
         audit = AuditPublisher(nc, asyncio.get_running_loop())
         await audit.ensure_stream()
         runner = JobRunner(
@@ -71,6 +72,7 @@ def create_app(settings: CoordinatorSettings | None = None) -> FastAPI:
             sessions=sessions,
             events=events,
             checkpoints=checkpoints,
+            updates=updates,
             audit=audit,
             participant_wait_s=settings.participant_wait_s,
             round_timeout_s=settings.round_timeout_s,

@@ -38,6 +38,13 @@ class CoordinatorSettings(BaseSettings):
     )
     round_timeout_s: float = Field(600.0, description="longest wait for replies in one phase")
     checkpoint_bucket: str = "consortium-checkpoints"
+    update_bucket: str = Field(
+        "consortium-updates",
+        description="participants' trained models of jobs that score contributions",
+    )
+    update_retention_s: float = Field(
+        7 * 86400.0, gt=0, description="how long participants' updates are kept (bucket ttl)"
+    )
     run_migrations: bool = Field(True, description="apply Alembic migrations at start-up")
 
     def nats_tls(self) -> ssl.SSLContext | None:

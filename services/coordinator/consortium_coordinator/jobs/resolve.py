@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from consortium_core.contribution import ContributionSettings
 from consortium_core.errors import ConsortiumError, UnknownNameError
 from consortium_core.privacy.central_dp import CentralDPSettings
 from consortium_core.privacy.job_budget import JobBudget
@@ -76,6 +77,7 @@ def _check_privacy(run_config: dict[str, Any]) -> None:
         JobBudget.from_run_config(run_config)
         EarlyStopping.from_run_config(run_config)
         central = CentralDPSettings.from_run_config(run_config)
+        ContributionSettings.from_run_config(run_config)
     except ConsortiumError as exc:
         raise InvalidJobError(str(exc)) from exc
     if central is not None and secure is not None:

@@ -1,4 +1,5 @@
-"""Global-model checkpoints as safetensors in a JetStream object store bucket."""
+"""Global-model checkpoints, and participants' updates for contributions, as safetensors in
+JetStream object store buckets."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import hashlib
 import numpy as np
 from flwr.app import ArrayRecord
 from nats.aio.client import Client as NatsClient
+from nats.js.api import ObjectStoreConfig
 from nats.js.object_store import ObjectStore
 from safetensors.numpy import save
 
-__all__ = ["CheckpointStore", "arrays_to_safetensors"]
+__all__ = ["CheckpointStore", "UpdateStore", "arrays_to_safetensors"]
 
 
 def arrays_to_safetensors(arrays: ArrayRecord, metadata: dict[str, str]) -> bytes:
@@ -43,4 +45,35 @@ class CheckpointStore:
         """The bytes of checkpoint ``name``."""
         store = await self._get_store()
         result = await store.get(name)
+        return result.data or b""
+
+
+class UpdateStore:
+    """Each participant's trained model of a round, ``<job id>/round-<n>/<participant>.
+    safetensors``, kept for ``ttl_s`` seconds: the contribution service builds coalition models
+    from them. Only jobs whose server may see each update store any (never under SecAgg+)."""
+
+    def __init__(self, nc: NatsClient, bucket: str, ttl_s: float) -> None:
+        self._nc = nc
+        self._config = ObjectStoreConfig(
+            bucket=bucket,
+            ttl=ttl_s,
+            description="participants' updates for contribution scoring (deleted after the ttl)",
+        )
+        self._store: ObjectStore | None = None
+
+    async def _get_store(self) -> ObjectStore:
+        if self._store is None:
+            js = self._nc.jetstream()
+            self._store = await js.create_object_store(self._config.bucket, config=self._config)
+        return self._store
+
+    async def save(self, job_id: str, server_round: int, participant: str, data: bytes) -> str:
+        """Store one update; return its object name."""
+        name = f"{job_id}/round-{server_round}/{participant}.safetensors"
+        await (await self._get_store()).put(name, data)
+        return name
+
+    async def load(self, name: str) -> bytes:
+        result = await (await self._get_store()).get(name)
         return result.data or b""

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from consortium_core.contracts.audit import Direction
+from consortium_core.contribution import ContributionSettings
 from consortium_core.errors import InvalidUpdateError, WireFormatError
 from consortium_core.privacy.job_budget import BudgetTracker, JobBudget, missing_spend
 from consortium_core.rounds import StopTraining
@@ -78,6 +79,8 @@ class RoundReport:
     participants: list[str]  # whose training update the round aggregated
     failures: dict[str, str]
     participant_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    updates: dict[str, ArrayRecord] = field(default_factory=dict)
+    """each participant's trained model, kept only when the job scores contributions"""
 
 
 @dataclass
@@ -95,6 +98,7 @@ class _RoundCounters:
     participants: set[str] = field(default_factory=set)
     failures: dict[str, str] = field(default_factory=dict)
     participant_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    updates: dict[str, ArrayRecord] = field(default_factory=dict)
 
 
 _METRIC_RECORDS = ("metrics", "fitres.metrics")  # message API; Flower's legacy layout (SecAgg+)
@@ -164,6 +168,7 @@ class NatsGrid(Grid):
         self.run_config = dict(run_config)
         self.min_participants = min_participants
         self.secure_aggregation = SecureAggregationSettings.from_run_config(run_config) is not None
+        self.contributions = ContributionSettings.from_run_config(run_config)
         budget = JobBudget.from_run_config(run_config)
         self.budget = BudgetTracker(budget) if budget is not None else None
         self._num_rounds = int(run_config.get("num-server-rounds", 0))
@@ -273,6 +278,7 @@ class NatsGrid(Grid):
             participants=sorted(counters.participants),
             failures=dict(counters.failures),
             participant_metrics=dict(counters.participant_metrics),
+            updates=dict(counters.updates),
         )
         if self._on_round_end is not None:
             self._on_round_end(report)
@@ -398,6 +404,10 @@ class NatsGrid(Grid):
                 reported = _scalar_metrics(reply)
                 if reported:  # SecAgg+ stages without training report nothing
                     self._counters.participant_metrics[participant_id] = reported
+                if self.contributions is not None and reply.content.array_records:
+                    self._counters.updates[participant_id] = next(
+                        iter(reply.content.array_records.values())
+                    )
         self._record(participant_id, "from_participant", pending.message, frame)
         reply.metadata.__dict__["_message_id"] = uuid.uuid4().hex
         del self._pending[mid]

@@ -38,7 +38,7 @@ from ..errors import JobStateError, JobStoppedError, NotEnoughParticipantsError,
 from ..events import EventPublisher, event_time
 from ..jobs import store
 from ..observability import CoordinatorMetrics
-from .checkpoints import CheckpointStore, arrays_to_safetensors
+from .checkpoints import CheckpointStore, UpdateStore, arrays_to_safetensors
 from .grid import NatsGrid, RoundReport
 from .hub import NatsHub
 
@@ -65,6 +65,7 @@ class JobRunner:
         events: EventPublisher,
         checkpoints: CheckpointStore,
         audit: AuditPublisher,
+        updates: UpdateStore | None = None,
         participant_wait_s: float,
         round_timeout_s: float,
         metrics: CoordinatorMetrics,
@@ -73,6 +74,7 @@ class JobRunner:
         self._sessions = sessions
         self._events = events
         self._checkpoints = checkpoints
+        self._updates = updates
         self._audit = audit
         self._participant_wait_s = participant_wait_s
         self._round_timeout_s = round_timeout_s
@@ -237,6 +239,34 @@ class JobRunner:
 
         return sink
 
+    async def _save_updates(self, job_id: str, report: RoundReport) -> dict[str, str]:
+        """Each participant's trained model of the round, for the contribution service (only
+        jobs that score contributions keep them; see ``ContributionSettings``)."""
+        if self._updates is None or not report.updates:
+            return {}
+        saved = {}
+        for participant, arrays in sorted(report.updates.items()):
+            reported = report.participant_metrics.get(participant, {})
+            metadata = {
+                "job_id": job_id,
+                "round": str(report.server_round),
+                "participant": participant,
+                "num-examples": str(int(reported.get("num-examples", 0))),
+            }
+            try:
+                data = await asyncio.to_thread(arrays_to_safetensors, arrays, metadata)
+                saved[participant] = await self._updates.save(
+                    job_id, report.server_round, participant, data
+                )
+            except Exception:  # the round stands; only its contributions cannot be scored
+                log.exception(
+                    "job %s round %d: the update of %s was not stored",
+                    job_id,
+                    report.server_round,
+                    participant,
+                )
+        return saved
+
     async def _record_round(self, job_id: str, report: RoundReport) -> None:
         data = await asyncio.to_thread(
             arrays_to_safetensors,
@@ -244,6 +274,7 @@ class JobRunner:
             {"job_id": job_id, "round": str(report.server_round)},
         )
         name, digest = await self._checkpoints.save(job_id, report.server_round, data)
+        updates = await self._save_updates(job_id, report)
         active = self._active.get(job_id)
         self._metrics.round_recorded(
             job_id, server_round=report.server_round, metrics=report.metrics
@@ -287,6 +318,7 @@ class JobRunner:
                 participant_metrics=report.participant_metrics,
                 checkpoint=name,
                 checkpoint_sha256=digest,
+                updates=updates,
             )
         )
         log.info(

@@ -1,0 +1,62 @@
+"""A job's ``contributions`` setting: which estimator scores its rounds, if any.
+
+Scoring needs each participant's update, which only the modes where the server sees updates
+have (plain and DP jobs); under secure aggregation the server only ever sees the sum.
+
+>>> ContributionSettings.from_run_config({}).method
+'gtg'
+>>> ContributionSettings.from_run_config({"contributions": "exact"}).method
+'exact'
+>>> ContributionSettings.from_run_config({"contributions": "none"}) is None
+True
+>>> ContributionSettings.from_run_config({"secure-aggregation": True}) is None
+True
+>>> ContributionSettings.from_run_config({"secure-aggregation": True, "contributions": "gtg"})
+Traceback (most recent call last):
+...
+consortium_core.errors.ConsortiumError: contributions need each participant's update, which \
+secure aggregation hides from the server: set contributions to none or drop secure-aggregation
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConsortiumError, UnknownNameError
+from ..secure_aggregation import SecureAggregationSettings
+from .estimators import ESTIMATORS
+
+__all__ = ["CONTRIBUTIONS_KEY", "DEFAULT_METHOD", "ContributionSettings"]
+
+CONTRIBUTIONS_KEY = "contributions"
+DEFAULT_METHOD = "gtg"
+_OFF = {"none", "off", "false", "0", "no"}
+
+
+@dataclass(frozen=True)
+class ContributionSettings:
+    """Score each round with ``method`` (a name in :data:`~.estimators.ESTIMATORS`)."""
+
+    method: str
+
+    @classmethod
+    def from_run_config(cls, run_config: Mapping[str, Any]) -> ContributionSettings | None:
+        """The job's setting; ``None`` when it asks for none or runs under secure aggregation
+        without asking. Asking for contributions under secure aggregation is an error."""
+        secure = SecureAggregationSettings.from_run_config(run_config) is not None
+        raw = run_config.get(CONTRIBUTIONS_KEY)
+        if raw is None:
+            return None if secure else cls(DEFAULT_METHOD)
+        value = DEFAULT_METHOD if raw is True else str(raw).strip().lower()
+        if raw is False or value in _OFF:
+            return None
+        if value not in ESTIMATORS:
+            raise UnknownNameError("contribution method", value, [*ESTIMATORS, "none"])
+        if secure:
+            raise ConsortiumError(
+                "contributions need each participant's update, which secure aggregation hides "
+                "from the server: set contributions to none or drop secure-aggregation"
+            )
+        return cls(value)
