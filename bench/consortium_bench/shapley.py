@@ -63,9 +63,8 @@ def _federation_run(n: int, rounds: int) -> dict[str, Any]:
         round_seconds += time.perf_counter() - started
         results = {}
         for method in METHODS:
-            options = {"seed": number} if method in ("gtg", "tmc") else {}
             started = time.perf_counter()
-            results[method] = estimate(method, round_.utility(), **options)
+            results[method] = estimate(method, round_.utility(), seed=number)
             seconds[method] += time.perf_counter() - started
             totals[method] += results[method].values
             evaluations[method] += results[method].evaluations

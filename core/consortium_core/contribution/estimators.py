@@ -36,6 +36,7 @@ from .utility import CountingUtility
 __all__ = [
     "ESTIMATORS",
     "MAX_EXACT",
+    "SAMPLED",
     "ContributionResult",
     "estimate",
     "exact_shapley",
@@ -221,10 +222,19 @@ ESTIMATORS: Mapping[str, Callable[..., ContributionResult]] = {
 }
 
 
-def estimate(method: str, v: CountingUtility, **options: Any) -> ContributionResult:
-    """Run the estimator registered as ``method`` (options as its keyword arguments)."""
+SAMPLED = frozenset({"gtg", "tmc"})
+"""The estimators that sample permutations (and so take a ``seed``)."""
+
+
+def estimate(
+    method: str, v: CountingUtility, *, seed: int = 0, **options: Any
+) -> ContributionResult:
+    """Run the estimator registered as ``method`` (``seed`` for the sampling ones, other
+    options as its keyword arguments)."""
     try:
         estimator = ESTIMATORS[method]
     except KeyError:
         raise UnknownNameError("contribution method", method, ESTIMATORS) from None
+    if method in SAMPLED:
+        options["seed"] = seed
     return estimator(v, **options)

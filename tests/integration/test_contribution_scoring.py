@@ -1,0 +1,98 @@
+"""A real job's rounds scored from what the coordinator stored: the starting checkpoint and
+each participant's trained model. The coalition of everyone is the round's global model, so its
+utility is the accuracy the round reported, and the empty coalition's the previous round's."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from consortium_contribution.scoring import TaskEvaluator, score_round
+from consortium_core import subjects
+from support.processes import Coordinator, client, running
+
+pytestmark = pytest.mark.integration
+
+TASK = "breast-cancer-logreg"
+NAMES = ["shap-0", "shap-1", "shap-2"]
+
+
+Stored = tuple[dict[str, Any], bytes, dict[str, bytes]]
+
+
+async def _stored_rounds(nats_url: str, job_id: str) -> tuple[list[Stored], list[dict[str, Any]]]:
+    """Each training round's event with its previous checkpoint and its participants' updates,
+    and every round_completed event (round 0 first)."""
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    sub = await js.subscribe(subjects.job_event(job_id, "round_completed"), ordered_consumer=True)
+    events = []
+    try:
+        while True:
+            events.append(json.loads((await sub.next_msg(timeout=2)).data))
+    except nats.errors.TimeoutError:
+        pass
+    checkpoints = await js.object_store("consortium-checkpoints")
+    updates = await js.object_store("consortium-updates")
+    rounds = []
+    for previous, event in pairwise(events):
+        start = (await checkpoints.get(previous["checkpoint"])).data or b""
+        stored = {p: (await updates.get(n)).data or b"" for p, n in event["updates"].items()}
+        rounds.append((event, start, stored))
+    await nc.close()
+    return rounds, events
+
+
+def test_rounds_scored_from_the_stored_updates(
+    tmp_path: Path, database_url: str, nats_server
+) -> None:
+    coordinator = Coordinator(
+        tmp_path / "coordinator.log", database_url=database_url, nats_url=nats_server.url
+    )
+    clients = [
+        client(
+            tmp_path / f"{n}.log",
+            n,
+            nats_server.url,
+            task=TASK,
+            node_config=f"partition-id={i} num-partitions=3 partition='dirichlet(0.3)'",
+        )
+        for i, n in enumerate(NAMES)
+    ]
+    with running(coordinator, *clients):
+        coordinator.wait_healthy()
+        coordinator.wait_online(NAMES)
+        created = coordinator.http.post(
+            "/jobs",
+            json={"task": TASK, "rounds": 3, "min_participants": 3, "config": {}},
+        )
+        assert created.status_code == 201, created.text
+        job_id = created.json()["id"]
+        assert coordinator.wait_job(job_id)["status"] == "completed"
+
+    rounds, events = asyncio.run(_stored_rounds(nats_server.url, job_id))
+    assert [e["round"] for e, _, _ in rounds] == [1, 2, 3]
+    evaluator = TaskEvaluator(TASK)
+    one_example = 1.0 / evaluator.examples
+    for event, start, updates in rounds:
+        assert sorted(updates) == NAMES
+        exact = score_round(evaluator, start, updates, method="exact")
+        previous = events[event["round"] - 1]
+        assert exact.result.utility_all == pytest.approx(
+            event["metrics"]["accuracy"], abs=one_example
+        )
+        assert exact.result.utility_none == pytest.approx(
+            previous["metrics"]["accuracy"], abs=one_example
+        )
+        assert sum(exact.values.values()) == pytest.approx(
+            exact.result.utility_all - exact.result.utility_none, abs=1e-9
+        )
+        assert exact.result.evaluations == 2**3
+        gtg = score_round(evaluator, start, updates, method="gtg", seed=event["round"])
+        assert set(gtg.values) == set(NAMES)
+        assert gtg.result.evaluations <= exact.result.evaluations
