@@ -14,6 +14,7 @@ import nats
 import pytest
 from consortium_contribution.scoring import TaskEvaluator, score_round
 from consortium_core import subjects
+from support.contribution import ContributionService
 from support.processes import Coordinator, client, running
 
 pytestmark = pytest.mark.integration
@@ -54,6 +55,9 @@ def test_rounds_scored_from_the_stored_updates(
     coordinator = Coordinator(
         tmp_path / "coordinator.log", database_url=database_url, nats_url=nats_server.url
     )
+    service = ContributionService(
+        tmp_path / "contribution.log", database_url=database_url, nats_url=nats_server.url
+    )
     clients = [
         client(
             tmp_path / f"{n}.log",
@@ -64,16 +68,30 @@ def test_rounds_scored_from_the_stored_updates(
         )
         for i, n in enumerate(NAMES)
     ]
-    with running(coordinator, *clients):
+    with running(coordinator, service, *clients):
         coordinator.wait_healthy()
+        service.wait_ready()
         coordinator.wait_online(NAMES)
-        created = coordinator.http.post(
-            "/jobs",
-            json={"task": TASK, "rounds": 3, "min_participants": 3, "config": {}},
-        )
-        assert created.status_code == 201, created.text
-        job_id = created.json()["id"]
-        assert coordinator.wait_job(job_id)["status"] == "completed"
+        jobs = {}
+        for method in ("exact", "none"):
+            created = coordinator.http.post(
+                "/jobs",
+                json={
+                    "task": TASK,
+                    "rounds": 3,
+                    "min_participants": 3,
+                    "config": {"contributions": method},
+                },
+            )
+            assert created.status_code == 201, created.text
+            jobs[method] = created.json()["id"]
+            assert coordinator.wait_job(jobs[method])["status"] == "completed"
+        job_id = jobs["exact"]
+        served = service.wait_rounds(job_id, 3)
+        unscored = service.http.get(f"/jobs/{jobs['none']}/contributions").json()
+        assert service.http.get("/jobs/no-such-job/contributions").status_code == 404
+        ledger = service.http.get("/ledger").json()
+        ledger_csv = service.http.get("/ledger.csv")
 
     rounds, events = asyncio.run(_stored_rounds(nats_server.url, job_id))
     assert [e["round"] for e, _, _ in rounds] == [1, 2, 3]
@@ -96,3 +114,24 @@ def test_rounds_scored_from_the_stored_updates(
         gtg = score_round(evaluator, start, updates, method="gtg", seed=event["round"])
         assert set(gtg.values) == set(NAMES)
         assert gtg.result.evaluations <= exact.result.evaluations
+
+    # the service scored the same rounds the same way, once each
+    assert served["method"] == "exact" and served["available"]
+    assert [r["round"] for r in served["rounds"]] == [1, 2, 3]
+    for stored_round, (event, _, _) in zip(served["rounds"], rounds, strict=True):
+        assert stored_round["scored"] and stored_round["evaluations"] == 8
+        assert stored_round["utility_all"] == pytest.approx(
+            event["metrics"]["accuracy"], abs=one_example
+        )
+        assert sum(stored_round["values"].values()) == pytest.approx(
+            stored_round["utility_all"] - stored_round["utility_none"], abs=1e-9
+        )
+    totals = {p["participant_id"]: p["value"] for p in served["participants"]}
+    assert set(totals) == set(NAMES)
+    assert {row["participant_id"]: row["value"] for row in ledger} == pytest.approx(totals)
+    assert all(row["jobs"] == 1 and row["rounds"] == 3 for row in ledger)
+    assert ledger_csv.headers["content-type"].startswith("text/csv")
+    assert ledger_csv.text.splitlines()[0] == "participant_id,value,jobs,rounds"
+    assert len(ledger_csv.text.splitlines()) == 1 + len(NAMES)
+    assert unscored["available"] is False and unscored["rounds"] == []
+    assert "no contributions" in unscored["reason"]

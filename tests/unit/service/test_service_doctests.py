@@ -22,6 +22,7 @@ MODULES = [
     "consortium_metrics.projections",
     "consortium_metrics.schemas",
     "consortium_metrics.settings",
+    "consortium_contribution.settings",
 ]
 
 

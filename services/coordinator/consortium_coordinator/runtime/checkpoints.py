@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+from consortium_core.contracts.objects import checkpoint_object, update_object
 from flwr.app import ArrayRecord
 from nats.aio.client import Client as NatsClient
 from nats.js.api import ObjectStoreConfig
@@ -36,7 +37,7 @@ class CheckpointStore:
 
     async def save(self, job_id: str, server_round: int, data: bytes) -> tuple[str, str]:
         """Store ``data``; return its object name and sha256."""
-        name = f"{job_id}/round-{server_round}.safetensors"
+        name = checkpoint_object(job_id, server_round)
         store = await self._get_store()
         await store.put(name, data)
         return name, hashlib.sha256(data).hexdigest()
@@ -70,7 +71,7 @@ class UpdateStore:
 
     async def save(self, job_id: str, server_round: int, participant: str, data: bytes) -> str:
         """Store one update; return its object name."""
-        name = f"{job_id}/round-{server_round}/{participant}.safetensors"
+        name = update_object(job_id, server_round, participant)
         await (await self._get_store()).put(name, data)
         return name
 
