@@ -44,6 +44,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Ite
         "CONSORTIUM_COORDINATOR_PORT": str(free_port()),
         "CONSORTIUM_REGISTRY_PORT": str(free_port()),
         "CONSORTIUM_METRICS_PORT": str(free_port()),
+        "CONSORTIUM_CONTRIBUTION_PORT": str(free_port()),
         "CONSORTIUM_GATEWAY_PORT": str(free_port()),
         "CONSORTIUM_NATS_PORT": str(free_port()),
         "CONSORTIUM_PLATFORM_DATABASE": database,

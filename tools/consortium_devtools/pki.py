@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from consortium_core.services import SERVICES
 from consortium_registry.ca import CertificateAuthority
 from consortium_registry.files import write_private, write_public
 
 __all__ = ["PlatformPki", "prepare_platform_pki"]
 
-SERVICES = ("coordinator", "registry", "metrics", "gateway")
 HOSTS = ["127.0.0.1", "localhost"]
 
 

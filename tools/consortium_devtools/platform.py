@@ -64,6 +64,7 @@ class Platform:
         self.coordinator_port = int(os.environ.get("CONSORTIUM_COORDINATOR_PORT", "8700"))
         self.registry_port = int(os.environ.get("CONSORTIUM_REGISTRY_PORT", "8701"))
         self.metrics_port = int(os.environ.get("CONSORTIUM_METRICS_PORT", "8702"))
+        self.contribution_port = int(os.environ.get("CONSORTIUM_CONTRIBUTION_PORT", "8703"))
         self.gateway_port = int(os.environ.get("CONSORTIUM_GATEWAY_PORT", "8443"))
         self.nats_port = int(os.environ.get("CONSORTIUM_NATS_PORT", "4223"))
         self.database = os.environ.get("CONSORTIUM_PLATFORM_DATABASE", "consortium")
@@ -103,6 +104,7 @@ class Platform:
         registry_cert, registry_key = pki.service("registry")
         coordinator_cert, coordinator_key = pki.service("coordinator")
         metrics_cert, metrics_key = pki.service("metrics")
+        contribution_cert, contribution_key = pki.service("contribution")
         gateway_nats_cert, gateway_nats_key = pki.service("gateway")
         gateway_cert, gateway_key = pki.gateway_server
         nats = "CONSORTIUM_REGISTRY_NATS__"
@@ -162,6 +164,21 @@ class Platform:
                 },
             ),
             Service(
+                name="contribution",
+                command=[str(self.bin / "consortium-contribution")],
+                port=self.contribution_port,
+                health_url=f"http://127.0.0.1:{self.contribution_port}/api/v1/ready",
+                env={
+                    **common,
+                    "CONSORTIUM_CONTRIBUTION_DATABASE_URL": database_url,
+                    "CONSORTIUM_CONTRIBUTION_NATS_URL": nats_url,
+                    "CONSORTIUM_CONTRIBUTION_NATS_CA_FILE": str(pki.ca_cert),
+                    "CONSORTIUM_CONTRIBUTION_NATS_CERT_FILE": str(contribution_cert),
+                    "CONSORTIUM_CONTRIBUTION_NATS_KEY_FILE": str(contribution_key),
+                    "CONSORTIUM_CONTRIBUTION_PORT": str(self.contribution_port),
+                },
+            ),
+            Service(
                 name="gateway",
                 command=[str(self.bin / "consortium-gateway")],
                 port=self.gateway_port,
@@ -174,6 +191,9 @@ class Platform:
                     "CONSORTIUM_GATEWAY_CA_FILE": str(pki.ca_cert),
                     "CONSORTIUM_GATEWAY_COORDINATOR_URL": f"http://127.0.0.1:{self.coordinator_port}",
                     "CONSORTIUM_GATEWAY_REGISTRY_URL": f"https://127.0.0.1:{self.registry_port}",
+                    "CONSORTIUM_GATEWAY_CONTRIBUTION_URL": (
+                        f"http://127.0.0.1:{self.contribution_port}"
+                    ),
                     "CONSORTIUM_GATEWAY_DATABASE_URL": database_url,
                     "CONSORTIUM_GATEWAY_NATS_URL": nats_url,
                     "CONSORTIUM_GATEWAY_NATS_CERT_FILE": str(gateway_nats_cert),
@@ -249,6 +269,7 @@ class Platform:
             "coordinator_url": coordinator,
             "registry_url": registry,
             "metrics_url": f"http://127.0.0.1:{self.metrics_port}",
+            "contribution_url": f"http://127.0.0.1:{self.contribution_port}",
             "nats_url": nats_url,
             "ca_cert": str(self.ca_cert.relative_to(self.root)),
             "operator": {

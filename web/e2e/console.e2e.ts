@@ -97,7 +97,11 @@ describe('the console in English', () => {
     expect(await page.getByTestId('rounds-table').locator('tbody tr').count()).toBe(POINTS)
     await expect.poll(() => page.getByTestId('privacy').textContent()).toContain('without differential privacy')
     await expect.poll(() => page.getByTestId('job-audit').textContent()).toContain('job_created')
-    await expect.poll(() => page.getByTestId('contributions').textContent()).toContain('No contribution values')
+    // the contribution service scored every round (GTG by default for a job without SecAgg+)
+    await expect
+      .poll(() => page.getByTestId('contributions-table').locator('tbody tr').count(), { timeout: 30_000 })
+      .toBe(PARTICIPANTS)
+    await expect.poll(() => page.getByTestId('contributions').textContent()).toContain(`${ROUNDS} rounds scored`)
     expect(await unlabelledControls(page)).toEqual([])
     await page.screenshot({ path: join(SHOTS, 'job-completed.png'), fullPage: true })
     expect(en.errors).toEqual([])

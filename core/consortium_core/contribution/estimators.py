@@ -35,6 +35,7 @@ from .utility import CountingUtility
 
 __all__ = [
     "ESTIMATORS",
+    "EXACT_UP_TO",
     "MAX_EXACT",
     "SAMPLED",
     "ContributionResult",
@@ -47,6 +48,11 @@ __all__ = [
 
 MAX_EXACT = 14
 """Above this many participants the exact estimator refuses (2**n models to build)."""
+
+EXACT_UP_TO = 4
+"""GTG and TMC compute exact values for this many participants or fewer: ``2**n`` models
+(at most 16) cost no more than sampling, and sampling's truncation would favour whoever
+happens to join first (with 2 participants, the first often takes the whole gain)."""
 
 
 @dataclass(frozen=True)
@@ -170,6 +176,8 @@ def tmc_shapley(
     max_permutations: int | None = None,
 ) -> ContributionResult:
     """Truncated Monte Carlo: uniformly random orders until the estimates settle."""
+    if v.n <= EXACT_UP_TO:
+        return exact_shapley(v)
     rng = np.random.default_rng(seed)
     return _sample(
         "tmc",
@@ -196,6 +204,8 @@ def gtg_shapley(
     (0.01 is one point of accuracy); the defaults come from ``make bench BENCH=shapley``."""
     if abs(v.total - v.empty) <= between_tolerance:
         return _result("gtg", v, np.zeros(v.n), truncated=True)
+    if v.n <= EXACT_UP_TO:
+        return exact_shapley(v)
     rng = np.random.default_rng(seed)
 
     def guided(k: int) -> list[int]:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from .consumer import RoundScorer
 from .db.bootstrap import ensure_database, migrate, wait_for_postgres
+from .schemas import JobContributions, LedgerEntry
 from .settings import ContributionServiceSettings, get_settings
 from .store import ContributionStore, ledger_csv
 
@@ -78,7 +79,12 @@ def create_app(settings: ContributionServiceSettings | None = None) -> FastAPI:
             return problem(503, "Service Unavailable", "the round scorer is not running")
         return {"status": "ready", "service": "contribution", "last_error": scorer.last_error}
 
-    @api.get("/jobs/{job_id}/contributions", tags=["contributions"], responses=problems(404))
+    @api.get(
+        "/jobs/{job_id}/contributions",
+        tags=["contributions"],
+        response_model=JobContributions,
+        responses=problems(404),
+    )
     async def contributions(job_id: str, request: Request) -> Any:
         """Each participant's value over the job (sum of its rounds) and each round's values,
         or why the job has none (secure aggregation, asked for none)."""
@@ -92,7 +98,7 @@ def create_app(settings: ContributionServiceSettings | None = None) -> FastAPI:
             )
         return JSONResponse(found)
 
-    @api.get("/ledger", tags=["contributions"])
+    @api.get("/ledger", tags=["contributions"], response_model=list[LedgerEntry])
     async def ledger(request: Request) -> list[dict[str, Any]]:
         """Each participant across jobs: its total value, jobs and rounds scored."""
         return await request.app.state.store.ledger()

@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .api import audit, auth, enrollment, events, jobs, participants
+from .api import audit, auth, contributions, enrollment, events, jobs, participants
 from .auth import OperatorAuth
 from .console import install_console
 from .final_cache import FinalCache
@@ -87,6 +87,7 @@ async def _open_services(settings: GatewaySettings) -> Services:
             read_model,
             final_cache=FinalCache(max_entries=settings.final_cache_entries),
         ),
+        contribution=Upstream("contribution", settings.contribution_url, timeout_s=timeout),
         nats=nc,
         read_model=read_model,
     )
@@ -137,7 +138,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         down = ", ".join(name for name, ok in state.items() if not ok)
         return problem(503, "Service Unavailable", f"not ready: {down}", checks=state)
 
-    for module in (auth, jobs, events, participants, enrollment, audit):
+    for module in (auth, jobs, events, contributions, participants, enrollment, audit):
         api.include_router(module.router)
     app.include_router(api)
 

@@ -19,12 +19,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Services:
-    """The coordinator and registry, operator auth, job reads and (optionally) NATS."""
+    """The coordinator, registry and contribution service, operator auth, job reads and
+    (optionally) NATS. Readiness leaves the contribution service out: without it only
+    contributions are unavailable (a 503 naming it)."""
 
     coordinator: Upstream
     registry: Upstream
     auth: OperatorAuth
     jobs: JobReads
+    contribution: Upstream
     nats: NatsClient | None = None
     read_model: SqlReadModel | None = None
 
@@ -39,6 +42,7 @@ class Services:
     async def close(self) -> None:
         await self.coordinator.close()
         await self.registry.close()
+        await self.contribution.close()
         if self.nats is not None:
             await self.nats.drain()
         if self.read_model is not None:

@@ -32,6 +32,7 @@ class GatewaySettings(BaseSettings):
     )
     coordinator_url: str = "http://127.0.0.1:8700"
     registry_url: str = "https://127.0.0.1:8701"
+    contribution_url: str = "http://127.0.0.1:8703"
     database_url: str = Field(
         "postgresql+asyncpg://postgres@127.0.0.1:5432/consortium",
         description="the metrics service's read model (the gateway only reads it)",

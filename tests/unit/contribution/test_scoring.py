@@ -33,6 +33,7 @@ def test_a_round_of_copies_of_the_start_gained_nothing(start, evaluator) -> None
     assert score.participants == ("a", "b", "c")
     assert score.values == {"a": 0.0, "b": 0.0, "c": 0.0}
     assert score.result.utility_all == score.result.utility_none == evaluator.accuracy(start)
+    # GTG's between-round truncation: a round that gained nothing costs two models
     gtg = score_round(evaluator, _bytes(start), updates, method="gtg")
     assert gtg.result.truncated and gtg.result.evaluations == 2
 

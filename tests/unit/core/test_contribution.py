@@ -107,3 +107,14 @@ def test_bad_requests_are_refused_by_name() -> None:
         exact_shapley(CountingUtility(lambda s: float("nan"), n=2))
     with pytest.raises(ConsortiumError, match="at least one"):
         CountingUtility(lambda s: 0.0, n=0)
+
+
+def test_few_participants_get_exact_values_from_the_samplers() -> None:
+    """With up to four participants 2**n models cost no more than sampling, and truncation
+    would favour whoever joins first."""
+    few = build_federation([100, 100, 100], seed=4)
+    round_ = few.round(few.initial())
+    exact = exact_shapley(round_.utility())
+    for method in ("gtg", "tmc"):
+        result = estimate(method, round_.utility())
+        assert result.method == "exact" and result.values == exact.values

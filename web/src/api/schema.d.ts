@@ -124,6 +124,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/contributions/ledger": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Ledger
+         * @description Each participant across jobs: its total value, jobs and rounds scored.
+         */
+        get: operations["ledger_api_v1_contributions_ledger_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/contributions/ledger.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Ledger Csv
+         * @description The ledger as CSV, for incentive schemes.
+         */
+        get: operations["ledger_csv_api_v1_contributions_ledger_csv_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/enroll": {
         parameters: {
             query?: never;
@@ -200,6 +240,27 @@ export interface paths {
          * @description One job.
          */
         get: operations["get_job_api_v1_jobs__job_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/{job_id}/contributions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Job Contributions
+         * @description Each participant's value over the job and each round's values, or why the job has none
+         *     (under secure aggregation the server never sees one participant's update).
+         */
+        get: operations["job_contributions_api_v1_jobs__job_id__contributions_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -626,6 +687,29 @@ export interface components {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
         };
+        /** JobContributions */
+        JobContributions: {
+            /** Available */
+            available: boolean;
+            /** Job Id */
+            job_id: string;
+            /**
+             * Method
+             * @description the estimator; none when the job is not scored
+             */
+            method: string | null;
+            /** Participants */
+            participants: components["schemas"]["ParticipantContribution"][];
+            /**
+             * Reason
+             * @description why there are no values (secure aggregation, ...)
+             */
+            reason: string;
+            /** Rounds */
+            rounds: components["schemas"]["RoundContribution"][];
+            /** Task */
+            task: string;
+        };
         /**
          * JobCreate
          * @description A request to run a federated job.
@@ -714,6 +798,20 @@ export interface components {
             strategy: string;
             /** Task */
             task: string;
+        };
+        /** LedgerEntry */
+        LedgerEntry: {
+            /** Jobs */
+            jobs: number;
+            /** Participant Id */
+            participant_id: string;
+            /** Rounds */
+            rounds: number;
+            /**
+             * Value
+             * @description the sum of its values over every scored job
+             */
+            value: number;
         };
         /**
          * LoginRequest
@@ -806,6 +904,26 @@ export interface components {
             role: "admin" | "job_operator" | "viewer";
             /** Username */
             username: string;
+        };
+        /** ParticipantContribution */
+        ParticipantContribution: {
+            /** Participant Id */
+            participant_id: string;
+            /**
+             * Rounds
+             * @description scored rounds it took part in
+             */
+            rounds: number;
+            /**
+             * Share
+             * @description its value over the sum of every participant's absolute value
+             */
+            share: number | null;
+            /**
+             * Value
+             * @description the sum of its values over the job's scored rounds
+             */
+            value: number;
         };
         /**
          * ParticipantCreate
@@ -1055,6 +1173,49 @@ export interface components {
         RevokeRequest: {
             /** Reason */
             reason: string;
+        };
+        /** RoundContribution */
+        RoundContribution: {
+            /**
+             * Eval Fraction
+             * @description evaluations over the 2**n exact Shapley needs
+             */
+            eval_fraction: number;
+            /**
+             * Evaluations
+             * @description coalition models built and scored
+             */
+            evaluations: number;
+            /**
+             * Reason
+             * @description why the round is not scored, when it is not
+             */
+            reason: string;
+            /** Round */
+            round: number;
+            /** Scored */
+            scored: boolean;
+            /** Seconds */
+            seconds: number;
+            /**
+             * Truncated
+             * @description the round gained too little to share out (GTG)
+             */
+            truncated: boolean;
+            /**
+             * Utility All
+             * @description accuracy of everyone's model (the round's)
+             */
+            utility_all: number | null;
+            /**
+             * Utility None
+             * @description accuracy of the round's starting model
+             */
+            utility_none: number | null;
+            /** Values */
+            values: {
+                [key: string]: number;
+            };
         };
         /**
          * RoundPublic
@@ -1313,6 +1474,66 @@ export interface operations {
             };
         };
     };
+    ledger_api_v1_contributions_ledger_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LedgerEntry"][];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+        };
+    };
+    ledger_csv_api_v1_contributions_ledger_csv_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": unknown;
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+        };
+    };
     enroll_api_v1_enroll_post: {
         parameters: {
             query?: never;
@@ -1560,6 +1781,68 @@ export interface operations {
             };
             /** @description Unprocessable Entity */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+        };
+    };
+    job_contributions_api_v1_jobs__job_id__contributions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a job's id */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobContributions"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -19,21 +19,9 @@ export type AuditVerification = Schemas['AuditVerification']
 export type LoginResponse = Schemas['LoginResponse']
 export type Operator = Schemas['OperatorPublic']
 
-/** One participant's share of a job's value (the contribution service, when it exists). */
-export interface Contribution {
-  participant_id: string
-  value: number
-  share?: number
-  rounds?: number
-}
-
-export interface Contributions {
-  job_id: string
-  method?: string
-  available?: boolean
-  reason?: string
-  participants: Contribution[]
-}
+export type Contributions = Schemas['JobContributions']
+export type Contribution = Schemas['ParticipantContribution']
+export type LedgerEntry = Schemas['LedgerEntry']
 
 export const FINAL_STATUSES = ['completed', 'failed', 'stopped'] as const
 

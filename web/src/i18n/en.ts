@@ -151,6 +151,7 @@ export default {
       value: 'Value',
       share: 'Share',
       method: 'Method: {method}',
+      scored: '{count} rounds scored',
       unavailable: 'No contribution values for this job.',
     },
     audit: {

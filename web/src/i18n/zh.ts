@@ -153,6 +153,7 @@ const zh: typeof en = {
       value: '贡献值',
       share: '占比',
       method: '方法：{method}',
+      scored: '已评估 {count} 轮',
       unavailable: '此任务没有贡献度数据。',
     },
     audit: {

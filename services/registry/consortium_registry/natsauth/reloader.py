@@ -13,6 +13,8 @@ import signal
 from collections.abc import Iterable
 from pathlib import Path
 
+from consortium_core.services import SERVICES
+
 from .config import NatsServerConfig, render_nats_config
 
 __all__ = ["NatsAuthorizationFile", "write_atomically"]
@@ -39,7 +41,7 @@ class NatsAuthorizationFile:
         server: NatsServerConfig,
         config_path: Path,
         pid_file: Path | None,
-        services: Iterable[str] = ("coordinator", "registry", "metrics", "gateway"),
+        services: Iterable[str] = SERVICES,
     ) -> None:
         self.server = server
         self.config_path = config_path
