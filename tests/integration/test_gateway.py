@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.contribution import ContributionService
 from support.gateway import Gateway
 from support.metrics import MetricsService
 from support.processes import BIN, Coordinator, client, running
@@ -72,15 +73,20 @@ def platform(
         metrics = MetricsService(
             workdir / "metrics.log", database_url=database_url, nats_url=nats_server.url
         )
-        with running(coordinator, metrics):
+        contribution = ContributionService(
+            workdir / "contribution.log", database_url=database_url, nats_url=nats_server.url
+        )
+        with running(coordinator, metrics, contribution):
             coordinator.wait_healthy()
             metrics.wait_ready()
+            contribution.wait_ready()
             gateway = Gateway(
                 workdir,
                 registry=registry,
                 coordinator_url=coordinator.url,
                 database_url=database_url,
                 nats_url=nats_server.url,
+                contribution_url=contribution.url,
             )
             with running(gateway):
                 gateway.wait_healthy()
@@ -220,6 +226,18 @@ def test_a_job_run_and_watched_through_the_gateway(platform: Platform) -> None:
         _is_problem(http.post(f"/jobs/{job_id}/stop"), 409)
         # the job filter reaches the registry (whose own test fills and filters the log)
         assert http.get("/audit", params={"job_id": job_id}).status_code == 200
+        # the contribution service scores both training rounds; the gateway relays them
+        deadline = time.monotonic() + 30
+        while len((scored := http.get(f"/jobs/{job_id}/contributions").json())["rounds"]) < 2:
+            assert time.monotonic() < deadline, scored
+            time.sleep(0.2)
+        assert scored["method"] == "gtg" and sorted(scored["rounds"][0]["values"]) == names
+        assert {row["participant_id"] for row in http.get("/contributions/ledger").json()} >= set(
+            names
+        )
+        ledger_csv = http.get("/contributions/ledger.csv")
+        assert ledger_csv.text.startswith("participant_id,value,jobs,rounds")
+        _is_problem(http.get("/jobs/unknown-job/contributions"), 404)
         _is_problem(http.get("/jobs/unknown-job/events"), 404)
 
 
