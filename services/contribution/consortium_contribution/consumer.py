@@ -124,6 +124,10 @@ class RoundScorer:
             await self._store.record_job(event.job_id, task, None, reason)
         else:
             await self._store.record_job(event.job_id, task, settings.method, "")
+            try:  # load the task's model and held-out set now, not in round 1's time
+                await asyncio.to_thread(self._evaluator, task)
+            except ConsortiumError as exc:
+                log.warning("job %s: task %s cannot be scored: %s", event.job_id, task, exc)
 
     async def _round_completed(self, event: RoundCompleted) -> None:
         if await self._store.has_round(event.job_id, event.round):
