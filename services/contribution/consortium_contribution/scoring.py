@@ -53,7 +53,13 @@ def read_model(data: bytes) -> StoredModel:
 
 class TaskEvaluator:
     """Accuracy of a model's arrays on a built-in task's held-out set (as the ServerApp
-    scores the global model)."""
+    scores the global model).
+
+    A model made of fixed ``features`` (no weights: nothing a participant trains) and a
+    ``classifier`` has its features of the held-out set computed once: every coalition then
+    costs only the classifier. The shortcut is taken only after it gave the same logits as
+    the whole model.
+    """
 
     def __init__(self, task: str) -> None:
         spec = get_task(task)
@@ -62,6 +68,29 @@ class TaskEvaluator:
         self.task = task
         self._model = load_app(spec.model)()
         self._x, self._y = load_test_set(task)
+        self._head, self._inputs = self._fixed_features()
+
+    def _fixed_features(self) -> tuple[torch.nn.Module, torch.Tensor]:
+        model = self._model
+        features = getattr(model, "features", None)
+        head = getattr(model, "classifier", None)
+        whole = (model, self._x)
+        if not isinstance(features, torch.nn.Module) or not isinstance(head, torch.nn.Module):
+            return whole
+        if features.state_dict():
+            return whole  # the features have weights: they change with every update
+        model.eval()
+        with torch.no_grad():
+            for parameter in head.parameters():  # not all zero, so that the check can fail
+                torch.nn.init.normal_(parameter)
+            inputs = features(self._x)
+            same = torch.allclose(head(inputs), model(self._x), atol=1e-5)
+        return (head, inputs) if same else whole
+
+    @property
+    def caches_features(self) -> bool:
+        """Whether coalitions are scored on features computed once."""
+        return self._head is not self._model
 
     @property
     def examples(self) -> int:
@@ -72,7 +101,7 @@ class TaskEvaluator:
         state = {key: torch.from_numpy(np.ascontiguousarray(v)) for key, v in arrays.items()}
         self._model.load_state_dict(state)
         with torch.no_grad():
-            return evaluate_model(self._model, self._x, self._y).accuracy
+            return evaluate_model(self._head, self._inputs, self._y).accuracy
 
 
 @dataclass(frozen=True)

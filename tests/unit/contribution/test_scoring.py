@@ -50,3 +50,23 @@ def test_bad_input_is_refused_with_the_reason(start, evaluator) -> None:
         score_round(evaluator, _bytes(start), {"a": _bytes(other, 5)}, method="gtg")
     with pytest.raises(ConsortiumError, match="unknown task"):
         TaskEvaluator("apps.stock_flower_app:server_app")
+
+
+@pytest.mark.parametrize("task", ["digits-private", "digits-cnn", "breast-cancer-logreg"])
+def test_fixed_features_are_computed_once_and_score_the_same(task: str) -> None:
+    import torch
+    from consortium_tasks.data import load_test_set
+    from consortium_tasks.registry import get_task, load_app
+    from consortium_tasks.training import evaluate_model
+
+    evaluator = TaskEvaluator(task)
+    model = load_app(get_task(task).model)()
+    for parameter in model.parameters():
+        torch.nn.init.normal_(parameter, std=0.3)
+    arrays = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    x, y = load_test_set(task)
+    with torch.no_grad():
+        expected = evaluate_model(model, x, y).accuracy
+    assert evaluator.accuracy(arrays) == pytest.approx(expected, abs=1e-9)
+    # only the weight-free feature extractor of digits-private is cached
+    assert evaluator.caches_features == (task == "digits-private")
