@@ -49,6 +49,21 @@ async def _stored_rounds(nats_url: str, job_id: str) -> tuple[list[Stored], list
     return rounds, events
 
 
+async def _published(nats_url: str, job_id: str) -> list[dict[str, Any]]:
+    nc = await nats.connect(nats_url)
+    sub = await nc.jetstream().subscribe(
+        subjects.job_event(job_id, "contributions_scored"), ordered_consumer=True
+    )
+    found = []
+    try:
+        while True:
+            found.append(json.loads((await sub.next_msg(timeout=2)).data))
+    except nats.errors.TimeoutError:
+        pass
+    await nc.close()
+    return found
+
+
 def test_rounds_scored_from_the_stored_updates(
     tmp_path: Path, database_url: str, nats_server
 ) -> None:
@@ -91,6 +106,7 @@ def test_rounds_scored_from_the_stored_updates(
         unscored = service.http.get(f"/jobs/{jobs['none']}/contributions").json()
         assert service.http.get("/jobs/no-such-job/contributions").status_code == 404
         ledger = service.http.get("/ledger").json()
+        published = asyncio.run(_published(nats_server.url, job_id))
         ledger_csv = service.http.get("/ledger.csv")
 
     rounds, events = asyncio.run(_stored_rounds(nats_server.url, job_id))
@@ -126,6 +142,10 @@ def test_rounds_scored_from_the_stored_updates(
         assert sum(stored_round["values"].values()) == pytest.approx(
             stored_round["utility_all"] - stored_round["utility_none"], abs=1e-9
         )
+    # each scored round is published once on the job's events, with the stored values
+    assert [(e["round"], e["scored"]) for e in published] == [(1, True), (2, True), (3, True)]
+    for event, stored_round in zip(published, served["rounds"], strict=True):
+        assert event["values"] == pytest.approx(stored_round["values"])
     totals = {p["participant_id"]: p["value"] for p in served["participants"]}
     assert set(totals) == set(NAMES)
     assert {row["participant_id"]: row["value"] for row in ledger} == pytest.approx(totals)

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 __all__ = [
+    "ContributionsScored",
     "JobCreated",
     "JobEvent",
     "JobFailed",
@@ -120,8 +121,27 @@ class JobStopped(_Event):
     reason: str = "stopped by operator"
 
 
+class ContributionsScored(_Event):
+    """The contribution service scored a round (or says why it could not): each
+    participant's value for that round. Its id is the job and round, so a redelivered round
+    publishes nothing twice."""
+
+    type: Literal["contributions_scored"] = "contributions_scored"
+    round: int
+    method: str
+    scored: bool
+    values: dict[str, float] = Field(default_factory=dict)
+    reason: str = ""
+
+
 JobEvent = Annotated[
-    JobCreated | JobStarted | RoundCompleted | JobFinished | JobFailed | JobStopped,
+    JobCreated
+    | JobStarted
+    | RoundCompleted
+    | JobFinished
+    | JobFailed
+    | JobStopped
+    | ContributionsScored,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[JobEvent] = TypeAdapter(JobEvent)

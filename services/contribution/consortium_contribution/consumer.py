@@ -14,7 +14,12 @@ import asyncio
 import logging
 
 from consortium_core import subjects
-from consortium_core.contracts.events import JobCreated, RoundCompleted, parse_event
+from consortium_core.contracts.events import (
+    ContributionsScored,
+    JobCreated,
+    RoundCompleted,
+    parse_event,
+)
 from consortium_core.contracts.objects import checkpoint_object
 from consortium_core.contribution import ContributionSettings
 from consortium_core.errors import ConsortiumError
@@ -26,7 +31,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import BucketNotFoundError, ObjectNotFoundError
 from pydantic import ValidationError
 
-from .scoring import TaskEvaluator, score_round
+from .scoring import RoundScore, TaskEvaluator, score_round
 from .settings import ContributionServiceSettings
 from .store import ContributionStore
 
@@ -139,9 +144,7 @@ class RoundScorer:
         if job.method is None:
             return
         if not event.updates:
-            await self._store.record_round(
-                event.job_id, event.round, job.method, None, "no updates were stored"
-            )
+            await self._record(event, job.method, None, "no updates were stored")
             return
         try:
             js = self._nc.jetstream()
@@ -155,9 +158,9 @@ class RoundScorer:
             )
         except ConsortiumError as exc:
             log.warning("job %s round %d not scored: %s", event.job_id, event.round, exc)
-            await self._store.record_round(event.job_id, event.round, job.method, None, str(exc))
+            await self._record(event, job.method, None, str(exc))
             return
-        await self._store.record_round(event.job_id, event.round, job.method, score)
+        await self._record(event, job.method, score, "")
         self.rounds_scored += 1
         log.info(
             "job %s round %d: %s (%s, %d models, %.2f s)",
@@ -167,6 +170,27 @@ class RoundScorer:
             job.method,
             score.result.evaluations,
             score.seconds,
+        )
+
+    async def _record(
+        self, event: RoundCompleted, method: str, score: RoundScore | None, reason: str
+    ) -> None:
+        """Store the round, then publish it on the job's events (deduplicated by its id: a
+        redelivered round publishes nothing twice)."""
+        await self._store.record_round(event.job_id, event.round, method, score, reason)
+        scored = ContributionsScored(
+            id=f"contributions-{event.job_id}-{event.round}"[:64],
+            job_id=event.job_id,
+            round=event.round,
+            method=method,
+            scored=score is not None,
+            values=score.values if score is not None else {},
+            reason=reason,
+        )
+        await self._nc.jetstream().publish(
+            subjects.job_event(event.job_id, scored.type),
+            scored.model_dump_json().encode(),
+            headers={"Nats-Msg-Id": scored.id},
         )
 
     @staticmethod

@@ -96,6 +96,8 @@ _STATUS_OF_TYPE: Mapping[str, str] = {
     "job_finished": JobStatus.COMPLETED,
     "job_failed": JobStatus.FAILED,
     "job_stopped": JobStatus.STOPPED,
+    # says nothing about the job's state: pending ranks lowest, so it never changes it
+    "contributions_scored": JobStatus.PENDING,
 }
 
 

@@ -46,7 +46,11 @@ export function mergeRounds(current: readonly Round[], incoming: readonly Round[
   return [...byNumber.values()].sort((a, b) => a.number - b.number)
 }
 
-export function useJobLive(jobId: Ref<string>, onRoundsChanged?: () => void) {
+export function useJobLive(
+  jobId: Ref<string>,
+  onRoundsChanged?: () => void,
+  onContributions?: () => void,
+) {
   const api = useApi()
   const job = shallowRef<Job | null>(null)
   const rounds = shallowRef<Round[]>([])
@@ -90,6 +94,8 @@ export function useJobLive(jobId: Ref<string>, onRoundsChanged?: () => void) {
         job.value = { ...job.value, current_round: Number(event.data.round) }
       }
       onRoundsChanged?.()
+    } else if (event.type === 'contributions_scored') {
+      onContributions?.()
     } else if (event.type in STATUS_AFTER && job.value) {
       const status = STATUS_AFTER[event.type]
       const at = typeof event.data.at === 'number' ? new Date(event.data.at * 1000).toISOString() : null
