@@ -5,7 +5,6 @@ utility is the accuracy the round reported, and the empty coalition's the previo
 from __future__ import annotations
 
 import asyncio
-import json
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,8 @@ from typing import Any
 import nats
 import pytest
 from consortium_contribution.scoring import TaskEvaluator, score_round
-from consortium_core import subjects
 from support.contribution import ContributionService
+from support.events import job_events
 from support.processes import Coordinator, client, running
 
 pytestmark = pytest.mark.integration
@@ -29,15 +28,9 @@ Stored = tuple[dict[str, Any], bytes, dict[str, bytes]]
 async def _stored_rounds(nats_url: str, job_id: str) -> tuple[list[Stored], list[dict[str, Any]]]:
     """Each training round's event with its previous checkpoint and its participants' updates,
     and every round_completed event (round 0 first)."""
+    events = await job_events(nats_url, job_id, "round_completed")
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
-    sub = await js.subscribe(subjects.job_event(job_id, "round_completed"), ordered_consumer=True)
-    events = []
-    try:
-        while True:
-            events.append(json.loads((await sub.next_msg(timeout=2)).data))
-    except nats.errors.TimeoutError:
-        pass
     checkpoints = await js.object_store("consortium-checkpoints")
     updates = await js.object_store("consortium-updates")
     rounds = []
@@ -47,21 +40,6 @@ async def _stored_rounds(nats_url: str, job_id: str) -> tuple[list[Stored], list
         rounds.append((event, start, stored))
     await nc.close()
     return rounds, events
-
-
-async def _published(nats_url: str, job_id: str) -> list[dict[str, Any]]:
-    nc = await nats.connect(nats_url)
-    sub = await nc.jetstream().subscribe(
-        subjects.job_event(job_id, "contributions_scored"), ordered_consumer=True
-    )
-    found = []
-    try:
-        while True:
-            found.append(json.loads((await sub.next_msg(timeout=2)).data))
-    except nats.errors.TimeoutError:
-        pass
-    await nc.close()
-    return found
 
 
 def test_rounds_scored_from_the_stored_updates(
@@ -106,7 +84,7 @@ def test_rounds_scored_from_the_stored_updates(
         unscored = service.http.get(f"/jobs/{jobs['none']}/contributions").json()
         assert service.http.get("/jobs/no-such-job/contributions").status_code == 404
         ledger = service.http.get("/ledger").json()
-        published = asyncio.run(_published(nats_server.url, job_id))
+        published = asyncio.run(job_events(nats_server.url, job_id, "contributions_scored"))
         ledger_csv = service.http.get("/ledger.csv")
 
     rounds, events = asyncio.run(_stored_rounds(nats_server.url, job_id))

@@ -10,28 +10,12 @@ import httpx
 import nats
 import numpy as np
 import pytest
-from consortium_core import subjects
 from consortium_core.contracts.audit import AUDIT_WILDCARD, AuditRecord
-from consortium_core.contracts.events import parse_event
 from safetensors.numpy import load
+from support.events import job_events
 from support.processes import Coordinator, client, running
 
 pytestmark = pytest.mark.integration
-
-
-async def _events_for(nats_url: str, job_id: str) -> list[str]:
-    nc = await nats.connect(nats_url)
-    js = nc.jetstream()
-    sub = await js.subscribe(subjects.job_event(job_id, "*"), ordered_consumer=True)
-    types = []
-    try:
-        while True:
-            msg = await sub.next_msg(timeout=2)
-            types.append(parse_event(msg.data).type)
-    except nats.errors.TimeoutError:
-        pass
-    await nc.close()
-    return types
 
 
 async def _audit_for(nats_url: str, job_id: str) -> list[AuditRecord]:
@@ -97,7 +81,7 @@ def test_three_clients_train_digits(tmp_path: Path, database_url: str, nats_serv
         listed = coordinator.http.get("/jobs", params={"status": "completed"}).json()
         assert job_id in [j["id"] for j in listed]
 
-    types = asyncio.run(_events_for(nats_server.url, job_id))
+    types = [e["type"] for e in asyncio.run(job_events(nats_server.url, job_id))]
     assert types == ["job_created", "job_started", *["round_completed"] * 4, "job_finished"]
     assert "refused" not in coordinator.output()
     audit = asyncio.run(_audit_for(nats_server.url, job_id))
@@ -375,21 +359,6 @@ def _check_privacy_report(coordinator: Coordinator, job_id: str, names: list[str
     assert all(name in page.text for name in names) and "Privacy report" in page.text
 
 
-async def _round_events(nats_url: str, job_id: str) -> list[dict]:
-    nc = await nats.connect(nats_url)
-    sub = await nc.jetstream().subscribe(
-        subjects.job_event(job_id, "round_completed"), ordered_consumer=True
-    )
-    events = []
-    try:
-        while True:
-            events.append(json.loads((await sub.next_msg(timeout=2)).data))
-    except nats.errors.TimeoutError:
-        pass
-    await nc.close()
-    return events
-
-
 async def _update(nats_url: str, name: str) -> bytes:
     nc = await nats.connect(nats_url)
     try:
@@ -437,7 +406,7 @@ def test_each_participants_update_is_kept_for_contributions(
             job = coordinator.wait_job(jobs[contributions])
             assert job["status"] == "completed", (job, coordinator.output()[-3000:])
 
-    scored = asyncio.run(_round_events(nats_server.url, jobs["gtg"]))
+    scored = asyncio.run(job_events(nats_server.url, jobs["gtg"], "round_completed"))
     assert [e["round"] for e in scored] == [0, 1, 2]
     assert scored[0]["updates"] == {}  # round 0 only evaluates the initial model
     for event in scored[1:]:
@@ -450,5 +419,5 @@ def test_each_participants_update_is_kept_for_contributions(
             header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
             examples = event["participant_metrics"][participant]["num-examples"]
             assert header["__metadata__"]["num-examples"] == str(int(examples)) != "0"
-    unscored = asyncio.run(_round_events(nats_server.url, jobs["none"]))
+    unscored = asyncio.run(job_events(nats_server.url, jobs["none"], "round_completed"))
     assert [e["updates"] for e in unscored] == [{}, {}, {}]
