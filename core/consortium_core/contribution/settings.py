@@ -1,7 +1,9 @@
 """A job's ``contributions`` setting: which estimator scores its rounds, if any.
 
-Scoring needs each participant's update, which only the modes where the server sees updates
-have (plain and DP jobs); under secure aggregation the server only ever sees the sum.
+Scoring needs each participant's whole update, which only the modes where the server sees
+updates have (plain and DP jobs); under secure aggregation the server only ever sees the sum,
+and with compressed uploads (``compression.up``) it sees each update only as a lossy code, so
+such jobs are scored only when they ask, which is refused.
 
 >>> ContributionSettings.from_run_config({}).method
 'gtg'
@@ -10,6 +12,8 @@ have (plain and DP jobs); under secure aggregation the server only ever sees the
 >>> ContributionSettings.from_run_config({"contributions": "none"}) is None
 True
 >>> ContributionSettings.from_run_config({"secure-aggregation": True}) is None
+True
+>>> ContributionSettings.from_run_config({"compression.up": "q8"}) is None
 True
 >>> ContributionSettings.from_run_config({"secure-aggregation": True, "contributions": "gtg"})
 Traceback (most recent call last):
@@ -32,6 +36,7 @@ __all__ = ["CONTRIBUTIONS_KEY", "DEFAULT_METHOD", "ContributionSettings"]
 
 CONTRIBUTIONS_KEY = "contributions"
 DEFAULT_METHOD = "gtg"
+COMPRESSED_UPLOADS_KEY = "compression.up"
 _OFF = {"none", "off", "false", "0", "no"}
 
 
@@ -46,9 +51,10 @@ class ContributionSettings:
         """The job's setting; ``None`` when it asks for none or runs under secure aggregation
         without asking. Asking for contributions under secure aggregation is an error."""
         secure = SecureAggregationSettings.from_run_config(run_config) is not None
+        compressed = str(run_config.get(COMPRESSED_UPLOADS_KEY, "none")).lower() != "none"
         raw = run_config.get(CONTRIBUTIONS_KEY)
         if raw is None:
-            return None if secure else cls(DEFAULT_METHOD)
+            return None if secure or compressed else cls(DEFAULT_METHOD)
         value = DEFAULT_METHOD if raw is True else str(raw).strip().lower()
         if raw is False or value in _OFF:
             return None
@@ -58,5 +64,10 @@ class ContributionSettings:
             raise ConsortiumError(
                 "contributions need each participant's update, which secure aggregation hides "
                 "from the server: set contributions to none or drop secure-aggregation"
+            )
+        if compressed:
+            raise ConsortiumError(
+                "contributions need each participant's whole update, which compressed uploads "
+                "(compression.up) do not send: set contributions to none or compression.up to none"
             )
         return cls(value)
