@@ -180,6 +180,9 @@ class NatsGrid(Grid):
         self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._pending: dict[str, _Pending] = {}
         self._replies: dict[str, Message] = {}
+        # a training reply counts for the round in which the ServerApp takes it (pull), not the
+        # one in which it arrived: an asynchronous ServerApp ends rounds while others are out
+        self._untaken_training: dict[str, str] = {}  # message id -> participant
         self._counters = _RoundCounters()
         self.audits: dict[str, dict[str, float]] = {}  # answers to query messages
         self.total_bytes_sent = 0
@@ -233,7 +236,7 @@ class NatsGrid(Grid):
     def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
         self._process_inbox(block_s=0.0)
         self._expire_pending()
-        return [self._replies.pop(mid) for mid in message_ids if mid in self._replies]
+        return [self._take(mid) for mid in message_ids if mid in self._replies]
 
     def send_and_receive(
         self, messages: Iterable[Message], *, timeout: float | None = None
@@ -256,7 +259,7 @@ class NatsGrid(Grid):
                     ErrorCode.MESSAGE_UNAVAILABLE,
                     f"no reply within the round timeout of {timeout} s",
                 )
-        replies = [self._replies.pop(mid) for mid in ids if mid in self._replies]
+        replies = [self._take(mid) for mid in ids if mid in self._replies]
         if messages and all(m.metadata.message_type == MessageType.TRAIN for m in messages):
             self._check_minimum(replies)
         return replies
@@ -398,20 +401,28 @@ class NatsGrid(Grid):
                 )
                 return
             if pending.message.metadata.message_type.startswith(MessageType.QUERY):
-                self.audits[participant_id] = _scalar_metrics(reply)
+                self.audits.setdefault(participant_id, {}).update(_scalar_metrics(reply))
             if pending.message.metadata.message_type == MessageType.TRAIN:
-                self._counters.participants.add(participant_id)
-                reported = _scalar_metrics(reply)
-                if reported:  # SecAgg+ stages without training report nothing
-                    self._counters.participant_metrics[participant_id] = reported
-                if self.contributions is not None and reply.content.array_records:
-                    self._counters.updates[participant_id] = next(
-                        iter(reply.content.array_records.values())
-                    )
+                self._untaken_training[mid] = participant_id
         self._record(participant_id, "from_participant", pending.message, frame)
         reply.metadata.__dict__["_message_id"] = uuid.uuid4().hex
         del self._pending[mid]
         self._replies[mid] = reply
+
+    def _take(self, message_id: str) -> Message:
+        """Hand a reply to the ServerApp; a training update counts for the round now going."""
+        reply = self._replies.pop(message_id)
+        participant_id = self._untaken_training.pop(message_id, None)
+        if participant_id is not None:
+            self._counters.participants.add(participant_id)
+            reported = _scalar_metrics(reply)
+            if reported:  # SecAgg+ stages without training report nothing
+                self._counters.participant_metrics[participant_id] = reported
+            if self.contributions is not None and reply.content.array_records:
+                self._counters.updates[participant_id] = next(
+                    iter(reply.content.array_records.values())
+                )
+        return reply
 
     def _problem_with(self, sent: Message, reply: Message) -> str | None:
         if sent.metadata.message_type != MessageType.TRAIN or not sent.has_content():
