@@ -25,7 +25,7 @@ import torch
 from consortium_core.partition import parse_partitioner
 from sklearn.model_selection import train_test_split  # type: ignore[import-untyped]
 
-from .datasets import SplitDataset, load_dataset
+from .datasets import DEVICE_DATASETS, SplitDataset, load_dataset
 from .errors import TaskError
 from .registry import get_task
 
@@ -100,12 +100,16 @@ def load_partition(
     public_fraction: float = 0.0,
 ) -> Tensors:
     """Features and labels of partition ``partition_id`` of the task's train pool (of its
-    non-public part when ``public_fraction`` > 0)."""
+    non-public part when ``public_fraction`` > 0); for a data set generated per device
+    (``DEVICE_DATASETS``), device ``partition_id`` of the federation ``seed``."""
     if not 0 <= partition_id < num_partitions:
         raise ValueError(
             f"partition-id must be in [0, {num_partitions - 1}] for {num_partitions} "
             f"partitions, got {partition_id}"
         )
+    device_loader = DEVICE_DATASETS.get(get_task(task).dataset or "")
+    if device_loader is not None:  # one generated device per partition (no pool, no spec)
+        return _tensors(*device_loader(seed=seed, device=partition_id))
     parts = partition_indices(
         task,
         num_partitions=num_partitions,

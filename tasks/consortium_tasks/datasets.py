@@ -23,8 +23,12 @@ from sklearn.datasets import load_breast_cancer, load_digits  # type: ignore[imp
 from sklearn.model_selection import train_test_split  # type: ignore[import-untyped]
 from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
 
+from . import synthetic_devices
+
 __all__ = [
     "DATASETS",
+    "DEVICE_DATASETS",
+    "SYNTHETIC_TRAIN_POOL_DEVICES",
     "TEST_FRACTION",
     "TEST_SPLIT_SEED",
     "SplitDataset",
@@ -113,10 +117,41 @@ def _breast_cancer() -> SplitDataset:
     )
 
 
+SYNTHETIC_TRAIN_POOL_DEVICES = 1000
+"""Devices of seed 42 that make ``synthetic-devices``' train pool (for centralized baselines)."""
+
+
+def _synthetic_devices() -> SplitDataset:
+    """Synthetic(1, 1) (:mod:`consortium_tasks.synthetic_devices`): the train pool is devices
+    0-999 of seed 42; the test set is devices of a separate stream, never trained on."""
+    train_x, train_y = synthetic_devices.devices_data(
+        seed=42, devices=range(SYNTHETIC_TRAIN_POOL_DEVICES)
+    )
+    test_x, test_y = synthetic_devices.held_out_devices_data()
+    return SplitDataset(
+        name="synthetic-devices",
+        train_x=_frozen(train_x, np.float32),
+        train_y=_frozen(train_y, np.int64),
+        test_x=_frozen(test_x, np.float32),
+        test_y=_frozen(test_y, np.int64),
+        class_names=tuple(str(c) for c in range(synthetic_devices.NUM_CLASSES)),
+        train_ids=_frozen(np.arange(len(train_y)), np.int64),
+        test_ids=_frozen(np.arange(len(test_y)), np.int64),
+    )
+
+
 DATASETS: Mapping[str, Callable[[], SplitDataset]] = {
     "sklearn-digits": _digits,
     "sklearn-breast-cancer": _breast_cancer,
+    "synthetic-devices": _synthetic_devices,
 }
+
+DeviceLoader = Callable[..., tuple[np.ndarray, np.ndarray]]
+DEVICE_DATASETS: Mapping[str, DeviceLoader] = {
+    "synthetic-devices": synthetic_devices.device_data,
+}
+"""Data sets generated per device (``device_data(seed=, device=)``): a participant's partition
+is device ``partition-id`` of the federation ``seed``, not a slice of the train pool."""
 
 
 @cache

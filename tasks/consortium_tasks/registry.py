@@ -118,6 +118,16 @@ TASKS: Mapping[str, TaskSpec] = {
             model="consortium_tasks.models:BreastCancerLogReg",
             defaults=HyperParams(local_epochs=2, learning_rate=0.1, batch_size=32),
         ),
+        TaskSpec(
+            name="devices-logreg",
+            description="Cross-device: multinomial logistic regression on Synthetic(1, 1), "
+            "many small non-IID devices generated per device (60 features, 10 classes)",
+            server_app="consortium_tasks.devices_logreg.server_app:app",
+            client_app="consortium_tasks.devices_logreg.client_app:app",
+            dataset="synthetic-devices",
+            model="consortium_tasks.devices_logreg.task:DevicesLogReg",
+            defaults=HyperParams(local_epochs=1, learning_rate=0.1, batch_size=32),
+        ),
     )
 }
 
