@@ -17,7 +17,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from consortium_core.asynchronous import check_async_job
+from consortium_core.compression import CompressionSettings
 from consortium_core.contracts.node_config import JOB_ID as JOB_ID_KEY
+from consortium_core.fair_sampling import FairSampling, parse_min_participation
 from consortium_core.privacy import PrivacyLedger, missing_spend
 from consortium_core.privacy.central_dp import UNIT_WEIGHT_KEY, CentralDPSettings
 from consortium_core.privacy.errors import UnaccountedTrainingRefused
@@ -41,11 +44,25 @@ from flwr.common import NDArrays, Scalar
 from flwr.serverapp import Grid, ServerApp
 from torch import nn
 
+from .asynchronous import run_async_rounds, straggle
+from .client_settings import hyperparams
+from .compression_mod import compression_mod
+from .compression_strategy import CompressionStrategy
 from .data import load_test_set
 from .early_stopping import EarlyStopping
+from .errors import TaskError
 from .local_training import train_locally
 from .membership import balanced_sample, loss_threshold_audit
 from .models import build_seeded
+from .personalization import (
+    PERSONALIZE_ACTION,
+    QUALITY_WEIGHT_KEY,
+    PersonalizationSettings,
+    participant_seed,
+    personalize,
+    quality_weight,
+    split_for_job,
+)
 from .registry import TaskSpec
 from .server_settings import ServerSettings, held_out_evaluate_fn, participant_config
 from .training import evaluate_model
@@ -54,10 +71,11 @@ __all__ = ["MEMBERSHIP_AUDIT_ACTION", "make_client_app", "make_server_app"]
 
 MEMBERSHIP_AUDIT_ACTION = "membership"
 CLIENT_CLIPPING_MODS = {"client-fixed": fixedclipping_mod, "client-adaptive": adaptiveclipping_mod}
-MEMBERSHIP_AUDIT_TIMEOUT_S = 120.0
+FINAL_QUERY_TIMEOUT_S = 120.0
 
 ModelFactory = Callable[[], nn.Module]
-DataLoaderFn = Callable[[Mapping[str, Any]], tuple[torch.Tensor, torch.Tensor]]
+Tensors = tuple[torch.Tensor, torch.Tensor]
+DataLoaderFn = Callable[[Mapping[str, Any]], Tensors]
 
 
 def make_client_app(
@@ -66,12 +84,18 @@ def make_client_app(
     """The task's ClientApp: local training and evaluation on this participant's data."""
     app = ClientApp()
 
+    def local_data(context: Context) -> tuple[Tensors, Tensors | None]:
+        """This participant's training data, and the local slice it keeps out (or None)."""
+        x, y = load_data(context.node_config)
+        return split_for_job(x, y, run_config=context.run_config, node_config=context.node_config)
+
     def fit(
         state: Mapping[str, torch.Tensor], config: Mapping[str, Any], context: Context
     ) -> tuple[nn.Module, dict[str, float], int]:
         model = build_model()
         model.load_state_dict(state)
-        x, y = load_data(context.node_config)
+        (x, y), held_out = local_data(context)
+        straggle(context.node_config)  # test knob: straggler-delay-s
         metrics = train_locally(
             model,
             x,
@@ -82,6 +106,8 @@ def make_client_app(
             config=config,
         )
         metrics.update(_charge_ledger(metrics, config, context))
+        if held_out is not None:
+            metrics[QUALITY_WEIGHT_KEY] = quality_weight(model, held_out, num_examples=len(x))
         return model, metrics, len(x)
 
     def fit_nameless(
@@ -96,7 +122,7 @@ def make_client_app(
         trained = [t.detach().cpu().numpy() for t in model.state_dict().values()]
         return trained, count, {**metrics, "num-examples": count}
 
-    @app.train()
+    @app.train(mods=[compression_mod])  # a no-op unless the job sets compression.*
     def train(msg: Message, context: Context) -> Message:
         """Train the received global model; reply with the new weights (or, under SecAgg+,
         answer the protocol's stage, masking the update)."""
@@ -125,17 +151,18 @@ def make_client_app(
         model = build_model()
         model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
         members, non_members = balanced_sample(
-            load_data(context.node_config), load_test_set(task.name), seed=0
+            local_data(context)[0], load_test_set(task.name), seed=0
         )
         audit = loss_threshold_audit(model, members, non_members)
         return Message(RecordDict({"metrics": MetricRecord(audit.metrics())}), reply_to=msg)
 
-    @app.evaluate()
+    @app.evaluate(mods=[compression_mod])
     def evaluate(msg: Message, context: Context) -> Message:
         """Score the received global model on this participant's data."""
         model = build_model()
         model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
-        x, y = load_data(context.node_config)
+        training, held_out = local_data(context)
+        x, y = held_out or training  # the local slice it never trained on, when it keeps one
         result = evaluate_model(model, x, y)
         metrics = MetricRecord(
             {
@@ -146,6 +173,28 @@ def make_client_app(
             }
         )
         return Message(content=RecordDict({"metrics": metrics}), reply_to=msg)
+
+    @app.query(PERSONALIZE_ACTION)
+    def personalize_model(msg: Message, context: Context) -> Message:
+        """Fine-tune the final model on this participant's data; only the accuracies of the
+        global and the personalized model on its local slice leave."""
+        model = build_model()
+        model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
+        training, held_out = local_data(context)
+        settings = PersonalizationSettings.from_run_config(context.run_config)
+        if held_out is None or settings.epochs == 0:
+            raise TaskError("this job does not ask for personalization (personalize-epochs)")
+        hyper = hyperparams(task.defaults, context.run_config, {})
+        metrics = personalize(
+            model,
+            training,
+            held_out,
+            epochs=settings.epochs,
+            learning_rate=hyper.learning_rate,
+            batch_size=hyper.batch_size,
+            seed=participant_seed(context.node_config),
+        )
+        return Message(RecordDict({"metrics": MetricRecord(metrics)}), reply_to=msg)
 
     return app
 
@@ -184,21 +233,27 @@ def _charge_ledger(
     return {"ledger_epsilon_spent": charge.spent, "ledger_epsilon_remaining": charge.remaining}
 
 
-def _audit_membership(grid: Grid, arrays: ArrayRecord, run_config: Mapping[str, Any]) -> None:
-    """Ask every participant to attack the final model (``membership-audit``, on by default);
-    the runtime keeps their answers for the job's privacy report."""
-    if str(run_config.get("membership-audit", True)).lower() in ("false", "0", "no"):
-        return
+def _after_training(grid: Grid, arrays: ArrayRecord, run_config: Mapping[str, Any]) -> None:
+    """Ask every participant about the final model: to attack it (``membership-audit``, on by
+    default) and to personalize it (``personalize-epochs``); the runtime keeps their answers
+    for the job's privacy and personalization reports."""
+    if str(run_config.get("membership-audit", True)).lower() not in ("false", "0", "no"):
+        _ask_everyone(grid, arrays, MEMBERSHIP_AUDIT_ACTION)
+    if PersonalizationSettings.from_run_config(run_config).epochs > 0:
+        _ask_everyone(grid, arrays, PERSONALIZE_ACTION)
+
+
+def _ask_everyone(grid: Grid, arrays: ArrayRecord, action: str) -> None:
     messages = [
         Message(
             content=RecordDict({"arrays": arrays}),
             dst_node_id=node_id,
-            message_type=f"{MessageType.QUERY}.{MEMBERSHIP_AUDIT_ACTION}",
+            message_type=f"{MessageType.QUERY}.{action}",
         )
         for node_id in grid.get_node_ids()
     ]
     if messages:
-        grid.send_and_receive(messages, timeout=MEMBERSHIP_AUDIT_TIMEOUT_S)
+        grid.send_and_receive(messages, timeout=FINAL_QUERY_TIMEOUT_S)
 
 
 def make_server_app(task: TaskSpec, build_model: ModelFactory) -> ServerApp:
@@ -228,9 +283,9 @@ def make_server_app(task: TaskSpec, build_model: ModelFactory) -> ServerApp:
         try:
             _train(grid, context, settings, secure, initial, train_config, evaluate_fn)
         except StopTraining:
-            _audit_membership(grid, latest[0], context.run_config)
+            _after_training(grid, latest[0], context.run_config)
             raise
-        _audit_membership(grid, latest[0], context.run_config)
+        _after_training(grid, latest[0], context.run_config)
 
     def _train(
         grid: Grid,
@@ -241,6 +296,18 @@ def make_server_app(task: TaskSpec, build_model: ModelFactory) -> ServerApp:
         train_config: ConfigRecord,
         evaluate_fn: Callable[[int, ArrayRecord], MetricRecord],
     ) -> None:
+        asynchronous = check_async_job(context.run_config)
+        if asynchronous is not None:  # FedAsync, FedBuff: see consortium_tasks.asynchronous
+            run_async_rounds(
+                grid,
+                settings=asynchronous,
+                initial_arrays=initial,
+                num_rounds=settings.num_rounds,
+                train_config=train_config,
+                evaluate_fn=evaluate_fn,
+                seed=settings.seed,
+            )
+            return
         if secure is not None:
             run_secure_rounds(
                 grid,
@@ -258,6 +325,13 @@ def make_server_app(task: TaskSpec, build_model: ModelFactory) -> ServerApp:
         options = dict(settings.strategy_options)
         if central is not None:
             options["weighted_by_key"] = UNIT_WEIGHT_KEY  # see privacy.central_dp
+        if PersonalizationSettings.from_run_config(context.run_config).quality_weighting:
+            if central is not None:
+                raise TaskError(
+                    "weighting=quality is refused with central DP: its guarantee "
+                    "needs every update to weigh the same"
+                )
+            options["weighted_by_key"] = QUALITY_WEIGHT_KEY
         strategy = build_strategy(
             settings.strategy,
             min_participants=settings.min_participants,
@@ -267,6 +341,12 @@ def make_server_app(task: TaskSpec, build_model: ModelFactory) -> ServerApp:
         )
         if central is not None:
             strategy = central.wrap(strategy, num_sampled_clients=settings.min_participants)
+        every = parse_min_participation(context.run_config)
+        if every:  # a minimum participation guarantee on top of the strategy's sampling
+            strategy = FairSampling(strategy, max_rounds_unsampled=every)
+        compression = CompressionSettings.from_run_config(context.run_config)
+        if compression is not None:  # outermost: inner wrappers see decoded, full models
+            strategy = CompressionStrategy(strategy, settings=compression)
         strategy.start(
             grid=grid,
             initial_arrays=initial,

@@ -40,6 +40,7 @@ from .dp import (
     train_model_dp,
 )
 from .errors import TaskError
+from .oversampling import oversample, oversampling_method
 from .registry import HyperParams
 from .training import train_model
 
@@ -94,11 +95,16 @@ def train_locally(
     run_config: Mapping[str, Any],
     config: Mapping[str, Any],
 ) -> dict[str, float]:
-    """Train ``model`` in place; return ``train_loss`` and, with DP-SGD, the ``dp_*`` spend."""
+    """Train ``model`` in place; return ``train_loss`` and, with DP-SGD, the ``dp_*`` spend.
+
+    A participant whose node config asks for it (``oversample`` = ``smote``) trains on its data
+    with synthetic minority examples added (:mod:`consortium_tasks.oversampling`)."""
     settings = hyperparams(defaults, run_config, config)
     seed = training_seed(node_config, config)
     dp = dp_settings(run_config, config)
+    method = oversampling_method(node_config)
     if dp is None:
+        x, y = oversample(x, y, method=method, seed=seed)
         loss = train_model(
             model,
             x,
@@ -112,6 +118,11 @@ def train_locally(
         return {"train_loss": loss}
     if proximal_mu(config) > 0:
         raise TaskError("FedProx's proximal term is not available with DP-SGD yet")
+    if method != "none":
+        raise TaskError(
+            f"oversample={method} is refused with DP-SGD: a synthetic example mixes real ones, "
+            "so DP-SGD's guarantee would no longer be per person"
+        )
     sigma = round_noise_multiplier(
         dp,
         num_examples=len(x),

@@ -31,6 +31,7 @@ CONTRACT_PATHS = [
     "/api/v1/jobs/{job_id}/rounds",
     "/api/v1/jobs/{job_id}/events",
     "/api/v1/jobs/{job_id}/privacy-report",
+    "/api/v1/jobs/{job_id}/personalization",
     "/api/v1/jobs/{job_id}/model",
     "/api/v1/participants",
     "/api/v1/participants/{participant_id}/enrollment-tokens",
@@ -223,6 +224,8 @@ def test_a_job_run_and_watched_through_the_gateway(platform: Platform) -> None:
         model = http.get(f"/jobs/{job_id}/model")
         assert model.status_code == 200 and model.headers["x-consortium-task"]
         assert http.get(f"/jobs/{job_id}/privacy-report").status_code == 200
+        personalization = http.get(f"/jobs/{job_id}/personalization").json()
+        assert personalization["available"] is False and personalization["epochs"] == 0
         _is_problem(http.post(f"/jobs/{job_id}/stop"), 409)
         # the job filter reaches the registry (whose own test fills and filters the log)
         assert http.get("/audit", params={"job_id": job_id}).status_code == 200

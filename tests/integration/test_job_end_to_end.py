@@ -108,7 +108,12 @@ def test_bad_requests_get_clear_problems(tmp_path: Path, database_url: str, nats
         r = http.post("/jobs", json={"task": "no-such-task"})
         assert r.status_code == 422
         assert r.headers["content-type"] == "application/problem+json"
-        assert r.json()["known"] == ["breast-cancer-logreg", "digits-cnn", "digits-private"]
+        assert r.json()["known"] == [
+            "breast-cancer-logreg",
+            "devices-logreg",
+            "digits-cnn",
+            "digits-private",
+        ]
         r = http.post("/jobs", json={"task": "digits-cnn", "strategy": "FedMagic"})
         assert r.status_code == 422 and "FedAvg" in r.json()["detail"]
         r = http.post("/jobs", json={"task": "apps.stock_flower_app:server_app"})
@@ -124,6 +129,16 @@ def test_bad_requests_get_clear_problems(tmp_path: Path, database_url: str, nats
         assert r.status_code == 422 and "secure aggregation hides" in r.json()["detail"]
         r = http.post("/jobs", json={"task": "digits-cnn", "config": {"contributions": "magic"}})
         assert r.status_code == 422 and "gtg" in r.json()["detail"]
+        bulyan = {"task": "digits-cnn", "strategy": "Bulyan", "min_participants": 5}
+        r = http.post("/jobs", json={**bulyan, "config": {"strategy.num_malicious_nodes": 1}})
+        assert r.status_code == 422 and "4f+3 = 7" in r.json()["detail"]
+        r = http.post("/jobs", json={"task": "digits-cnn", "config": {"strategy.proximal_mu": 1}})
+        assert r.status_code == 422 and "weighted_by_key" in r.json()["detail"]
+        r = http.post("/jobs", json={"task": "digits-cnn", "config": {"weighting": "vibes"}})
+        assert r.status_code == 422 and "quality" in r.json()["detail"]
+        scored_and_compressed = {"compression.up": "q8", "contributions": "gtg"}
+        r = http.post("/jobs", json={"task": "digits-cnn", "config": scored_and_compressed})
+        assert r.status_code == 422 and "compression.up" in r.json()["detail"]
         assert http.get("/jobs/0000").status_code == 404
         assert http.post("/jobs/0000/stop").status_code == 404
 

@@ -258,7 +258,12 @@ def _participant(history: list[tuple[float, float, int]], delta: float) -> Parti
 
 
 def _membership(audits: Mapping[str, Mapping[str, float]]) -> MembershipReport | None:
-    scored = {who: dict(values) for who, values in audits.items() if "mia_auc" in values}
+    # a participant's answers to every query of the job are merged: keep the attack's own
+    scored = {
+        who: {key: value for key, value in values.items() if key.startswith("mia_")}
+        for who, values in audits.items()
+        if "mia_auc" in values
+    }
     if not scored:
         return None
     aucs = [values["mia_auc"] for values in scored.values()]

@@ -14,7 +14,7 @@ from consortium_service.http_metrics import install_metrics
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from .api import jobs, participants, privacy
+from .api import jobs, participants, personalization, privacy
 from .api.problems import install_problem_handlers
 from .audit import AuditPublisher
 from .db.bootstrap import ensure_database, migrate, wait_for_postgres
@@ -110,6 +110,7 @@ def create_app(settings: CoordinatorSettings | None = None) -> FastAPI:
     api.include_router(jobs.router)
     api.include_router(participants.router)
     api.include_router(privacy.router)
+    api.include_router(personalization.router)
     app.include_router(api)
     install_metrics(app, service="coordinator", registry=metrics.registry)
     install_problem_handlers(app)

@@ -13,6 +13,7 @@ import type {
   Participant,
   ParticipantCreate,
   ParticipantDetail,
+  PersonalizationReport,
   PrivacyReport,
   RevocationResult,
   Round,
@@ -41,6 +42,9 @@ export const listRounds = (api: ApiClient, jobId: string) =>
 
 export const getPrivacyReport = (api: ApiClient, jobId: string) =>
   api.request<PrivacyReport>('GET', `/jobs/${seg(jobId)}/privacy-report`)
+
+export const getPersonalization = (api: ApiClient, jobId: string) =>
+  api.request<PersonalizationReport>('GET', `/jobs/${seg(jobId)}/personalization`)
 
 export const getContributions = (api: ApiClient, jobId: string) =>
   api.request<Contributions>('GET', `/jobs/${seg(jobId)}/contributions`)

@@ -312,6 +312,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/jobs/{job_id}/personalization": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Personalization Report
+         * @description What fine-tuning the final model on its own data gave each participant: the global and
+         *     the personalized model's accuracy on its held-out slice (jobs with personalize-epochs).
+         */
+        get: operations["personalization_report_api_v1_jobs__job_id__personalization_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs/{job_id}/privacy-report": {
         parameters: {
             query?: never;
@@ -992,6 +1013,32 @@ export interface components {
             status: "active" | "revoked";
         };
         /**
+         * ParticipantPersonalization
+         * @description One participant's accuracy of the global and of its personalized model.
+         */
+        ParticipantPersonalization: {
+            /**
+             * Gain
+             * @description personalized_accuracy - global_accuracy
+             */
+            gain: number;
+            /**
+             * Global Accuracy
+             * @description the final global model on the local slice
+             */
+            global_accuracy: number;
+            /**
+             * Personalized Accuracy
+             * @description the fine-tuned model on the same slice
+             */
+            personalized_accuracy: number;
+            /**
+             * Test Examples
+             * @description size of the local slice never trained on
+             */
+            test_examples: number;
+        };
+        /**
          * ParticipantPrivacy
          * @description One participant's DP-SGD over the job and its epsilon.
          */
@@ -1070,6 +1117,35 @@ export interface components {
              * @enum {string}
              */
             status: "active" | "revoked";
+        };
+        /**
+         * PersonalizationReport
+         * @description What personalization gave each participant; ``available`` is false, with the reason,
+         *     when the job did not ask for it, has not finished, or no participant answered.
+         */
+        PersonalizationReport: {
+            /** Available */
+            available: boolean;
+            /**
+             * Epochs
+             * @description the job's personalize-epochs (0: not asked)
+             */
+            epochs: number;
+            /** Job Id */
+            job_id: string;
+            /** Mean Global Accuracy */
+            mean_global_accuracy?: number | null;
+            /** Mean Personalized Accuracy */
+            mean_personalized_accuracy?: number | null;
+            /** Participants */
+            participants?: {
+                [key: string]: components["schemas"]["ParticipantPersonalization"];
+            };
+            /**
+             * Reason
+             * @default
+             */
+            reason: string;
         };
         /**
          * PrivacyReport
@@ -1961,6 +2037,58 @@ export interface operations {
             };
             /** @description Conflict */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    personalization_report_api_v1_jobs__job_id__personalization_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a job's id */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PersonalizationReport"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

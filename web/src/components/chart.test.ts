@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { roundFromEvent } from '../composables/useJobLive'
-import { chartedMetrics, seriesByRound } from './chart'
+import { bytesByRound, chartedMetrics, seriesByRound } from './chart'
 
 const rounds = [
   roundFromEvent({ round: 0, metrics: { accuracy: 0.1, loss: 2.3, 'num-examples': 100 } }),
@@ -18,5 +18,10 @@ describe('the chart', () => {
 
   it('leaves a gap for a NaN or missing value', () => {
     expect(seriesByRound(rounds, 'loss')).toEqual([2.3, null, 0.3])
+  })
+
+  it('plots the bytes of each round', () => {
+    const traffic = rounds.map((round, i) => ({ ...round, bytes_sent: 100 * i, bytes_received: 10 * i }))
+    expect(bytesByRound(traffic)).toEqual({ sent: [0, 100, 200], received: [0, 10, 20] })
   })
 })

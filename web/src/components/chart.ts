@@ -30,3 +30,11 @@ export function seriesByRound(rounds: readonly Round[], metric: string): (number
 }
 
 export const PALETTE = ['#1f6feb', '#d1242f', '#1a7f37', '#8250df', '#bf8700', '#0a7ea4']
+
+/** The bytes the coordinator sent and received in each round, for the traffic chart. */
+export function bytesByRound(rounds: readonly Round[]): { sent: number[]; received: number[] } {
+  return {
+    sent: rounds.map((round) => round.bytes_sent),
+    received: rounds.map((round) => round.bytes_received),
+  }
+}

@@ -51,7 +51,7 @@ class Job(Base):
     current_round: Mapped[int] = mapped_column(Integer, default=0)
     participants: Mapped[list[str]] = mapped_column(JSON, default=list)
     metrics: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
-    # participant -> its membership-inference audit of the final model (mia_auc, ...)
+    # participant -> its answers to queries about the final model (mia_*, personal_*)
     audits: Mapped[dict[str, dict[str, float]]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -5,14 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from consortium_core.asynchronous import ASYNC_STRATEGIES, check_async_job
+from consortium_core.compression import CompressionSettings
 from consortium_core.contribution import ContributionSettings
 from consortium_core.errors import ConsortiumError, UnknownNameError
+from consortium_core.fair_sampling import parse_min_participation
 from consortium_core.privacy.central_dp import CentralDPSettings
 from consortium_core.privacy.job_budget import JobBudget
 from consortium_core.secure_aggregation import SecureAggregationSettings
-from consortium_core.strategies import STRATEGIES, check_strategy_name
+from consortium_core.strategies import STRATEGIES, build_strategy
 from consortium_tasks.early_stopping import EarlyStopping
+from consortium_tasks.personalization import PersonalizationSettings
 from consortium_tasks.registry import TASKS, load_app
+from consortium_tasks.server_settings import ServerSettings
 from flwr.serverapp import ServerApp
 from flwr.serverapp.strategy import FedAvg
 
@@ -37,7 +42,8 @@ class ResolvedJob:
 
 def resolve_job(request: JobCreate) -> ResolvedJob:
     """Validate names and build the run config; raise ``UnknownNameError``/``InvalidJobError``."""
-    check_strategy_name(request.strategy)
+    if request.strategy not in STRATEGIES and request.strategy not in ASYNC_STRATEGIES:
+        raise UnknownNameError("strategy", request.strategy, [*STRATEGIES, *ASYNC_STRATEGIES])
     if request.task in TASKS:
         spec = TASKS[request.task]
         server_app, client_task = spec.server_app, request.client_task or spec.name
@@ -66,6 +72,7 @@ def resolve_job(request: JobCreate) -> ResolvedJob:
         "min-participants": request.min_participants,
     }
     _check_privacy(run_config)
+    _check_training(run_config)
     return ResolvedJob(request.task, server_app, client_task, run_config)
 
 
@@ -78,6 +85,8 @@ def _check_privacy(run_config: dict[str, Any]) -> None:
         EarlyStopping.from_run_config(run_config)
         central = CentralDPSettings.from_run_config(run_config)
         ContributionSettings.from_run_config(run_config)
+        CompressionSettings.from_run_config(run_config)  # refuses SecAgg+, client-side DP
+        check_async_job(run_config)  # FedAsync/FedBuff: async.* values, no SecAgg+/central DP
     except ConsortiumError as exc:
         raise InvalidJobError(str(exc)) from exc
     if central is not None and secure is not None:
@@ -95,3 +104,21 @@ def _check_privacy(run_config: dict[str, Any]) -> None:
             "secure aggregation runs with strategy FedAvg only (Flower's SecAgg+ workflow "
             f"sums updates; {run_config['strategy']} needs to see each one)"
         )
+
+
+def _check_training(run_config: dict[str, Any]) -> None:
+    """Refuse strategy, sampling and personalization settings that cannot work."""
+    try:
+        settings = ServerSettings.from_run_config(run_config)
+        if run_config["strategy"] in STRATEGIES:
+            build_strategy(
+                settings.strategy,
+                min_participants=settings.min_participants,
+                fraction_train=settings.fraction_train,
+                fraction_evaluate=settings.fraction_evaluate,
+                options=settings.strategy_options,
+            )
+        parse_min_participation(run_config)
+        PersonalizationSettings.from_run_config(run_config)
+    except (ConsortiumError, ValueError, TypeError) as exc:
+        raise InvalidJobError(str(exc)) from exc

@@ -104,7 +104,8 @@ async def add_round(session: AsyncSession, job_id: str, values: dict[str, Any]) 
 async def save_audits(
     session: AsyncSession, job_id: str, audits: dict[str, dict[str, float]]
 ) -> None:
-    """Keep the participants' membership-inference audits of the job's final model."""
+    """Keep the participants' answers to queries about the job's final model (membership
+    audits ``mia_*``, personalization ``personal_*``), merged per participant."""
     job = await get_job(session, job_id)
     job.audits = dict(audits)
     await session.commit()

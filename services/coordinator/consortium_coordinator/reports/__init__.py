@@ -1,1 +1,1 @@
-"""Reports the coordinator builds from what it recorded (privacy)."""
+"""Reports the coordinator builds from what it recorded (privacy, personalization)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from consortium_coordinator.jobs.schemas import JobCreate, JobPublic, RoundPublic
+from consortium_core.contracts.personalization import PersonalizationReport
 from consortium_core.privacy.report import PrivacyReport
 from consortium_service.problems import problems
 from fastapi import APIRouter, Path, Query, Response, status
@@ -79,6 +80,19 @@ async def privacy_report(job_id: JobId, services: ServicesDep, operator: Viewer)
 async def privacy_report_html(job_id: JobId, services: ServicesDep, operator: Viewer) -> Response:
     """The privacy report as a page to print or archive."""
     return await services.coordinator.relay("GET", f"/api/v1/jobs/{job_id}/privacy-report.html")
+
+
+@router.get(
+    "/{job_id}/personalization",
+    response_model=PersonalizationReport,
+    responses=problems(401, 404),
+)
+async def personalization_report(
+    job_id: JobId, services: ServicesDep, operator: Viewer
+) -> Response:
+    """What fine-tuning the final model on its own data gave each participant: the global and
+    the personalized model's accuracy on its held-out slice (jobs with personalize-epochs)."""
+    return await services.coordinator.relay("GET", f"/api/v1/jobs/{job_id}/personalization")
 
 
 @router.get(
