@@ -1,4 +1,5 @@
-"""``make demo``: the medical scenario on a running platform (``make up`` first).
+"""``make demo``: the medical scenario on a running platform (``make up`` first);
+``SCENARIO=devices`` runs the cross-device one (:mod:`consortium_devtools.devices_demo`).
 
 Five simulated hospitals run as separate ``consortium-client`` processes, each on its own
 Dirichlet(0.5) label-skewed share of scikit-learn's digits. Job A trains the shared model with
@@ -20,6 +21,8 @@ from typing import Any
 
 import httpx
 
+from .demo_support import DemoError, follow, pause_for_the_console, say
+from .devices_demo import print_devices_table, run_devices
 from .enrollment import OperatorSession
 from .hospitals import HospitalsError, start_hospitals, wait_online
 from .platform import Platform
@@ -28,7 +31,6 @@ __all__ = ["main"]
 
 SCENARIOS_LATER = {
     "fraud": "the vertical bank + shop scenario arrives with the vertical-FL issue",
-    "devices": "the cross-device scenario arrives with the algorithms-at-scale issue",
 }
 
 
@@ -40,49 +42,6 @@ JOB_A_PRIVACY: dict[str, Any] = {
 }
 """Job A of the medical demo: DP-SGD on every hospital (each one's epsilon over the whole job
 at most 8) and SecAgg+, on the task's recipe (see docs/privacy.md)."""
-
-
-class DemoError(RuntimeError):
-    """The demo cannot go on; the text says why and what to do."""
-
-
-def _say(text: str) -> None:
-    print(text, flush=True)
-
-
-def _pause_for_the_console(endpoints: dict[str, Any]) -> None:
-    """At a terminal, let the person open the console before job A starts (its rounds take a
-    fraction of a second each); ``DEMO_PAUSE=0`` or no terminal goes straight on."""
-    if os.environ.get("DEMO_PAUSE", "1") == "0" or not sys.stdin.isatty():
-        return
-    try:
-        input(
-            f"  Open {endpoints['console_url']}jobs to watch job A live, then press Enter "
-            "to start it (DEMO_PAUSE=0 skips this) "
-        )
-    except EOFError:
-        pass
-
-
-def _follow(api: httpx.Client, job_id: str, rounds: int, timeout_s: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    shown = 0
-    while time.monotonic() < deadline:
-        job = api.get(f"/jobs/{job_id}").json()
-        if job["current_round"] > shown:
-            for r in api.get(f"/jobs/{job_id}/rounds").json():
-                if shown < r["number"]:
-                    failures = f"  failures: {r['failures']}" if r["failures"] else ""
-                    accuracy = r["metrics"]["accuracy"]
-                    _say(
-                        f"  round {r['number']:>2}/{rounds}  accuracy {accuracy:.3f}"
-                        f"  {r['duration_s']:.2f} s{failures}"
-                    )
-                    shown = r["number"]
-        if job["status"] in ("completed", "failed", "stopped"):
-            return job  # type: ignore[no-any-return]
-        time.sleep(0.3)
-    raise DemoError(f"job {job_id} did not finish in {timeout_s:.0f} s")
 
 
 def run_medical(platform: Platform, endpoints: dict[str, Any], report_path: Path) -> dict[str, Any]:
@@ -101,7 +60,7 @@ def run_medical(platform: Platform, endpoints: dict[str, Any], report_path: Path
     api = operator.http
     started = time.monotonic()
 
-    _say(
+    say(
         f"Enrolling and starting {participants} hospitals (separate processes, mutual TLS, "
         f"{partition} partitions of digits)"
     )
@@ -114,12 +73,12 @@ def run_medical(platform: Platform, endpoints: dict[str, Any], report_path: Path
         partition=partition,
         seed=seed,
     )
-    _say(
+    say(
         f"The console: {endpoints['console_url']} (sign in as 'admin' with the password in "
         f"{endpoints['operator']['password_file']}; its certificate is from the platform's own "
         f"CA, {endpoints['ca_cert']})"
     )
-    _say("Training the same model centrally and per hospital alone, without DP (baselines)...")
+    say("Training the same model centrally and per hospital alone, without DP (baselines)...")
     epochs = rounds * int(config["local-epochs"])  # as many passes as each hospital makes
     centralized = train_centralized(spec.name, epochs=epochs, seed=seed)
     local_only = train_local_only(
@@ -130,12 +89,12 @@ def run_medical(platform: Platform, endpoints: dict[str, Any], report_path: Path
         epochs=epochs,
     )
     wait_online(api, names, timeout_s=120)
-    _say(
+    say(
         f"All {participants} hospitals online; job A: {rounds} rounds of FedAvg with DP-SGD on "
         f"every hospital (epsilon <= {config['dp-target-epsilon']} each, delta "
         f"{config['dp-delta']}) and SecAgg+ (the server sees only the sum)"
     )
-    _pause_for_the_console(endpoints)
+    pause_for_the_console(endpoints)
     created = api.post(
         "/jobs",
         json={
@@ -150,8 +109,8 @@ def run_medical(platform: Platform, endpoints: dict[str, Any], report_path: Path
     if created.status_code != 201:
         raise DemoError(f"job refused: {created.text}")
     job_id = created.json()["id"]
-    _say(f"  watch it live in the console: {endpoints['console_url']}jobs/{job_id}")
-    job = _follow(api, job_id, rounds, timeout_s=1200)
+    say(f"  watch it live in the console: {endpoints['console_url']}jobs/{job_id}")
+    job = follow(api, job_id, rounds, timeout_s=1200)
     if job["status"] != "completed":
         raise DemoError(f"job {job_id} {job['status']}: {job['reason']}")
     history = [r for r in api.get(f"/jobs/{job_id}/rounds").json() if r["number"] > 0]
@@ -206,7 +165,7 @@ def _run_job_b(
     (noised) update and the contribution service can score every round (GTG-Shapley)."""
     config = {k: v for k, v in job_a_config.items() if k != "secure-aggregation"}
     config["contributions"] = "gtg"
-    _say(
+    say(
         f"Job B: the same {rounds} rounds with DP-SGD but without SecAgg+, so that each "
         "hospital's contribution can be scored (Shapley values, GTG-Shapley)"
     )
@@ -224,8 +183,8 @@ def _run_job_b(
     if created.status_code != 201:
         raise DemoError(f"job B refused: {created.text}")
     job_id = created.json()["id"]
-    _say(f"  watch it live in the console: {endpoints['console_url']}jobs/{job_id}")
-    job = _follow(api, job_id, rounds, timeout_s=1200)
+    say(f"  watch it live in the console: {endpoints['console_url']}jobs/{job_id}")
+    job = follow(api, job_id, rounds, timeout_s=1200)
     if job["status"] != "completed":
         raise DemoError(f"job B {job_id} {job['status']}: {job['reason']}")
     deadline = time.monotonic() + 120
@@ -295,25 +254,25 @@ def print_table(report: dict[str, Any]) -> None:
         ),
     ]
     width = max(len(r[0]) for r in rows)
-    _say("")
-    _say(f"{'model':<{width}}  test accuracy")
-    _say(f"{'-' * width}  -------------")
+    say("")
+    say(f"{'model':<{width}}  test accuracy")
+    say(f"{'-' * width}  -------------")
     for label, value in rows:
-        _say(f"{label:<{width}}  {value:.3f}")
+        say(f"{label:<{width}}  {value:.3f}")
     privacy = report["privacy"]
     mia = privacy["membership_inference"]
-    _say("")
-    _say(
+    say("")
+    say(
         f"privacy: DP-SGD {'on' if privacy['dp'] else 'off'}, SecAgg+ "
         f"{'on' if privacy['secure_aggregation'] else 'off'}; largest epsilon of any hospital "
         f"{privacy['epsilon_max']:.2f} at delta {privacy['delta']:g} ({privacy['accountant']})"
         + (f"; membership-inference AUC {mia['auc_max']:.3f} (0.5 = chance)" if mia else "")
     )
-    _say(f"privacy report: {privacy['report_url']}")
+    say(f"privacy report: {privacy['report_url']}")
     _print_contributions(report["contributions"])
     rounds = report["timings"]["round_s"]
-    _say("")
-    _say(
+    say("")
+    say(
         f"job {report['job_id']}: {report['participants']} hospitals, "
         f"median round {sorted(rounds)[len(rounds) // 2]:.2f} s, "
         f"{sum(report['bytes']['sent_per_round']) / 1e6:.1f} MB sent, "
@@ -324,17 +283,17 @@ def print_table(report: dict[str, Any]) -> None:
 def _print_contributions(block: dict[str, Any] | None) -> None:
     if not block:
         return
-    _say("")
-    _say(
+    say("")
+    say(
         f"contributions (job B, DP without SecAgg+, federated accuracy "
         f"{block['federated']:.3f}; {block['method']}, {block['rounds_scored']} rounds scored, "
         f"{block['rounds_truncated']} truncated):"
     )
-    _say("hospital      Shapley value   share")
+    say("hospital      Shapley value   share")
     for name, value in sorted(block["values"].items(), key=lambda item: -item[1]):
         share = block["shares"].get(name)
-        _say(f"{name:<12}  {value:>13.4f}   {'-' if share is None else f'{share:.1%}'}")
-    _say(
+        say(f"{name:<12}  {value:>13.4f}   {'-' if share is None else f'{share:.1%}'}")
+    say(
         f"scoring took at most {block['scoring_s_max']:.2f} s per round (rounds "
         f"{block['round_s_mean']:.2f} s); each round scored within the next round's time: "
         f"{'yes' if block['each_round_scored_within_the_next_rounds_time'] else 'no'}"
@@ -347,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scenario",
         default=os.environ.get("SCENARIO", "medical"),
-        choices=["medical", *SCENARIOS_LATER],
+        choices=["medical", "devices", *SCENARIOS_LATER],
     )
     parser.add_argument("--root", type=Path, default=Path.cwd())
     args = parser.parse_args(argv)
@@ -364,17 +323,23 @@ def main(argv: list[str] | None = None) -> int:
     endpoints = json.loads(endpoints_file.read_text())
     report_path = Path(os.environ.get("DEMO_REPORT", platform.var / "demo" / "report.json"))
     try:
-        report = run_medical(platform, endpoints, report_path)
+        if args.scenario == "devices":
+            report = run_devices(platform, endpoints, report_path)
+        else:
+            report = run_medical(platform, endpoints, report_path)
     except (DemoError, HospitalsError, httpx.HTTPError) as exc:
         print(f"consortium-demo: {exc}", file=sys.stderr)
         return 1
-    print_table(report)
-    _say(f"report: {report_path}")
+    if args.scenario == "devices":
+        print_devices_table(report)
+    else:
+        print_table(report)
+    say(f"report: {report_path}")
     if os.environ.get("DEMO_KEEP", "1") == "0":
         platform.down()
-        _say("platform stopped (DEMO_KEEP=0)")
+        say("platform stopped (DEMO_KEEP=0)")
     else:
-        _say(
+        say(
             f"the platform stays up: console {report['console_url']}, API "
             f"{endpoints['gateway_url']}/api/v1/docs (sign in as 'admin' with the password in "
             f"{endpoints['operator']['password_file']}; CA {endpoints['ca_cert']}); "

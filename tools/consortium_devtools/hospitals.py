@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -32,25 +33,34 @@ def start_hospitals(
     count: int,
     partition: str,
     seed: int,
+    kind: str = "hospital",
+    node_options: Mapping[int, str] | None = None,
 ) -> list[str]:
     """Enroll (once) and start each hospital's client runtime with its own certificate.
 
-    A hospital left running by an earlier demo is kept if it runs ``task``, else restarted.
+    ``kind`` names them (``hospital-1``, ...; the devices demo starts ``device-1``, ...);
+    ``node_options`` adds node config to some of them by index (``straggler-delay-s=2``).
+    A participant left running by an earlier demo is kept if it runs ``task`` with the same
+    node config, else restarted.
     """
     ca_cert = platform.root / str(endpoints["ca_cert"])
     registry_url = str(endpoints["registry_url"])
     names = []
     for i in range(count):
-        name = f"hospital-{i + 1}"
+        name = f"{kind}-{i + 1}"
         names.append(name)
+        node_config = f"partition-id={i} num-partitions={count} partition='{partition}' seed={seed}"
+        node_config += f" {(node_options or {}).get(i, '')}".rstrip()
         task_file = platform.run_dir / f"{name}.task"
+        started_as = f"{task}\n{node_config}"
         if platform.running_pid(name) is not None:
-            if task_file.exists() and task_file.read_text() == task:
+            if task_file.exists() and task_file.read_text() == started_as:
                 continue
             platform.stop(name)
-        home = platform.var / "demo" / "hospitals" / name
+        home = platform.var / "demo" / f"{kind}s" / name
         if not (home / "cert.pem").exists():
-            token = operator.token_for(name, name=f"Hospital {i + 1}", organisation=name)
+            title = f"{kind.capitalize()} {i + 1}"
+            token = operator.token_for(name, name=title, organisation=name)
             enroll_hospital(
                 platform.bin / "consortium-client",
                 home=home,
@@ -71,7 +81,7 @@ def start_hospitals(
                 "--task",
                 task,
                 "--node-config",
-                f"partition-id={i} num-partitions={count} partition='{partition}' seed={seed}",
+                node_config,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -79,7 +89,7 @@ def start_hospitals(
             env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
         )
         platform.record_pid(name, proc.pid)
-        task_file.write_text(task)
+        task_file.write_text(started_as)
     return names
 
 

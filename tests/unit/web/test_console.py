@@ -10,7 +10,7 @@ import shutil
 import subprocess
 
 import pytest
-from consortium_coordinator.jobs.resolve import STRATEGIES
+from consortium_coordinator.jobs.resolve import ASYNC_STRATEGIES, STRATEGIES
 from consortium_devtools.openapi import gateway_openapi, render
 from consortium_tasks import TASKS
 from support.console import WEB
@@ -27,7 +27,7 @@ def test_the_committed_openapi_document_is_the_gateways() -> None:
 def test_the_job_form_offers_what_the_platform_has() -> None:
     config = json.loads((WEB / "public" / "config.json").read_text())
     assert set(config["tasks"]) <= set(TASKS)
-    assert config["strategies"] == list(STRATEGIES)
+    assert config["strategies"] == [*STRATEGIES, *ASYNC_STRATEGIES]
     assert config["apiBase"] == "/api/v1"
 
 
