@@ -33,6 +33,9 @@ $(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q $(foreach p,$(PACKAGES),-e $(p)) -r requirements-dev.txt
+	@# openmined-psi (vertical jobs' private set intersection) pins protobuf==6.30.2, older than
+	@# Flower's gRPC needs; it runs on the newer protobuf, so it comes without its pins
+	$(PIP) install -q --no-deps openmined-psi==2.0.6
 	@bash deploy/monitoring/install-prometheus.sh
 	@bash web/scripts/install-browser.sh
 	@touch $(STAMP)

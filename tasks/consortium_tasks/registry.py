@@ -85,6 +85,7 @@ class TaskSpec:
     dataset: str | None = None
     model: str | None = None
     defaults: HyperParams = HyperParams(local_epochs=1, learning_rate=0.01, batch_size=32)
+    kind: str = "horizontal"  # or "vertical": parties hold different columns of shared rows
 
 
 TASKS: Mapping[str, TaskSpec] = {
@@ -127,6 +128,17 @@ TASKS: Mapping[str, TaskSpec] = {
             dataset="synthetic-devices",
             model="consortium_tasks.devices_logreg.task:DevicesLogReg",
             defaults=HyperParams(local_epochs=1, learning_rate=0.1, batch_size=32),
+        ),
+        TaskSpec(
+            name="fraud-vertical",
+            description="Vertical: a bank (labels) and a shop align shared customers by private "
+            "set intersection and train a split network on their own columns (fraud)",
+            server_app="consortium_tasks.fraud_vertical.server_app:app",
+            client_app="consortium_tasks.fraud_vertical.client_app:app",
+            dataset="fraud-generator",
+            model="consortium_tasks.fraud_vertical.models:BottomModel",
+            defaults=HyperParams(local_epochs=1, learning_rate=0.01, batch_size=256),
+            kind="vertical",
         ),
     )
 }

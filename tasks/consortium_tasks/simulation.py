@@ -18,7 +18,7 @@ asynchronous server loops (``consortium_tasks.asynchronous``) can be tried in on
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 from uuid import uuid4
@@ -66,8 +66,10 @@ class InProcessGrid(Grid):
         run_config: Mapping[str, Any],
         run_id: int = 1,
         reply_delays: Mapping[int, float] | None = None,
+        on_wire: Callable[[bytes], None] | None = None,
     ) -> None:
         self._client_app = client_app
+        self._on_wire = on_wire  # sees every serialized message and reply (tests of leaks)
         self._reply_delays = dict(reply_delays or {})
         self._ready_at: dict[str, float] = {}
         self.round_times: dict[int, float] = {}  # time.monotonic() at each round's end
@@ -124,6 +126,9 @@ class InProcessGrid(Grid):
             reply = self._client_app(delivered, self._contexts[message.metadata.dst_node_id])
             reply.metadata.__dict__["_message_id"] = uuid4().hex
             reply_proto = message_to_proto(reply)
+            if self._on_wire is not None:
+                self._on_wire(sent_proto.SerializeToString())
+                self._on_wire(reply_proto.SerializeToString())
             self._replies[message_id] = message_from_proto(reply_proto)
             self.message_bytes.append(
                 MessageBytes(
@@ -143,7 +148,11 @@ class InProcessGrid(Grid):
 
     def _keep_report(self, message: Message, reply: Message) -> None:
         kind = message.metadata.message_type
-        if kind.startswith(f"{MessageType.QUERY}.") and not reply.has_error():
+        if (
+            kind.startswith(f"{MessageType.QUERY}.")
+            and not reply.has_error()
+            and "metrics" in reply.content
+        ):
             answers = self.query_reports.setdefault(kind.split(".", 1)[1], {})
             answers[message.metadata.dst_node_id] = dict(reply.content["metrics"])
         if kind != MessageType.TRAIN or reply.has_error():

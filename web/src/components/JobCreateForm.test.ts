@@ -60,6 +60,47 @@ describe('JobCreateForm', () => {
     expect(config()).toEqual({ 'compression.up': 'q8', 'compression.down': 'q8', 'personalize-epochs': 2 })
   })
 
+  it('asks a vertical task for epochs, noise, batch size and learning rate only', async () => {
+    const fetch = vi.fn(async (_url: string, init?: RequestInit) => json({ id: 'j3', ...JSON.parse(String(init!.body)) }, 201))
+    const { mount } = setup(fetch, { config: { tasks: ['digits-cnn', 'fraud-vertical'] } })
+    const wrapper = mount(JobCreateForm, { attachTo: document.body })
+    // horizontal choices made before switching do not travel with a vertical job
+    await wrapper.find('select[name=strategy]').setValue('Krum')
+    await wrapper.find('input[name=dp]').setValue(true)
+    await wrapper.find('input[name=secure_aggregation]').setValue(true)
+    await wrapper.find('input[name=personalize_epochs]').setValue('2')
+    expect(wrapper.find('[data-testid=vertical-settings]').exists()).toBe(false)
+    await wrapper.find('input[name=task]').setValue('fraud-vertical')
+    for (const name of ['strategy', 'dp', 'secure_aggregation', 'compression_up', 'compression_down', 'personalize_epochs']) {
+      expect(wrapper.find(`[name=${name}]`).exists(), name).toBe(false)
+    }
+    const rounds = wrapper.find('input[name=rounds]').element as HTMLInputElement
+    expect(rounds.labels?.[0].textContent).toContain('Epochs')
+    for (const control of wrapper.findAll('[data-testid=vertical-settings] input')) {
+      expect((control.element as HTMLInputElement).labels?.length).toBeGreaterThan(0)
+    }
+    await wrapper.find('input[name=rounds]').setValue('4')
+    await wrapper.find('input[name=embedding_noise]').setValue('0.5')
+    await wrapper.find('input[name=gradient_noise]').setValue('0')
+    await wrapper.find('input[name=learning_rate]').setValue('0.1')
+    await wrapper.find('form').trigger('submit')
+    await flushPromises()
+    expect(JSON.parse(String(fetch.mock.calls[0][1]!.body))).toEqual({
+      name: '',
+      task: 'fraud-vertical',
+      strategy: 'FedAvg',
+      rounds: 4,
+      min_participants: 2,
+      config: { 'embedding-noise': 0.5, 'gradient-noise': 0, 'batch-size': 256, 'learning-rate': 0.1 },
+    })
+    // back to a horizontal task: its fields return as they were left
+    await wrapper.find('input[name=task]').setValue('digits-cnn')
+    expect(wrapper.find('[data-testid=vertical-settings]').exists()).toBe(false)
+    expect((wrapper.find('select[name=strategy]').element as HTMLSelectElement).value).toBe('Krum')
+    expect(rounds.labels?.[0].textContent).toContain('Rounds')
+    wrapper.unmount()
+  })
+
   it('keeps the form and shows the refusal when the coordinator says no', async () => {
     const { mount } = setup(async () => problem(422, 'Invalid job', 'secure aggregation runs with strategy FedAvg only'))
     const wrapper = mount(JobCreateForm)

@@ -14,6 +14,7 @@ from consortium_core.privacy.central_dp import CentralDPSettings
 from consortium_core.privacy.job_budget import JobBudget
 from consortium_core.secure_aggregation import SecureAggregationSettings
 from consortium_core.strategies import STRATEGIES, build_strategy
+from consortium_core.vertical import VerticalSettings
 from consortium_tasks.early_stopping import EarlyStopping
 from consortium_tasks.personalization import PersonalizationSettings
 from consortium_tasks.registry import TASKS, load_app
@@ -71,6 +72,11 @@ def resolve_job(request: JobCreate) -> ResolvedJob:
         "strategy": request.strategy,
         "min-participants": request.min_participants,
     }
+    if request.task in TASKS and TASKS[request.task].kind == "vertical":
+        try:  # refuses what only horizontal jobs take (DP-SGD, SecAgg+, strategy options...)
+            VerticalSettings.from_run_config(run_config)
+        except ConsortiumError as exc:
+            raise InvalidJobError(str(exc)) from exc
     _check_privacy(run_config)
     _check_training(run_config)
     return ResolvedJob(request.task, server_app, client_task, run_config)

@@ -402,7 +402,8 @@ class NatsGrid(Grid):
                 return
             if pending.message.metadata.message_type.startswith(MessageType.QUERY):
                 self.audits.setdefault(participant_id, {}).update(_scalar_metrics(reply))
-            if pending.message.metadata.message_type == MessageType.TRAIN:
+            if pending.message.metadata.message_type.split(".")[0] == MessageType.TRAIN:
+                # "train" and "train.<action>" (a vertical job's steps) count the participant
                 self._untaken_training[mid] = participant_id
         self._record(participant_id, "from_participant", pending.message, frame)
         reply.metadata.__dict__["_message_id"] = uuid.uuid4().hex
