@@ -137,7 +137,7 @@ TASKS: Mapping[str, TaskSpec] = {
             client_app="consortium_tasks.fraud_vertical.client_app:app",
             dataset="fraud-generator",
             model="consortium_tasks.fraud_vertical.models:BottomModel",
-            defaults=HyperParams(local_epochs=1, learning_rate=0.01, batch_size=256),
+            defaults=HyperParams(local_epochs=1, learning_rate=0.03, batch_size=256),
             kind="vertical",
         ),
     )

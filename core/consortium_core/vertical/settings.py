@@ -1,6 +1,6 @@
 """A vertical job's settings, read from its run config, and the horizontal ones it refuses.
 
-Run config keys (all optional): ``batch-size`` (256), ``learning-rate`` (0.01, Adam),
+Run config keys (all optional): ``batch-size`` (256), ``learning-rate`` (0.03, Adam),
 ``embedding-noise`` and ``gradient-noise`` (noise multipliers, 0.3 each; 0 turns the noise off
 and with it any formal guarantee), ``embedding-clip`` and ``gradient-clip`` (L2 norms, 1.0
 each), ``test-fraction`` (0.2, the share of aligned customers held out for the AUC), ``delta``
@@ -66,7 +66,7 @@ class VerticalSettings:
 
     epochs: int = 10
     batch_size: int = 256
-    learning_rate: float = 0.01
+    learning_rate: float = 0.03
     embedding: Protection = _DEFAULT_PROTECTION
     gradient: Protection = _DEFAULT_PROTECTION
     test_fraction: float = 0.2

@@ -12,7 +12,7 @@ export const VERTICAL_TASK = 'fraud-vertical'
 /** The run config keys a vertical job takes, with the coordinator's defaults. */
 export const VERTICAL_DEFAULTS = {
   'batch-size': 256,
-  'learning-rate': 0.01,
+  'learning-rate': 0.03,
   'embedding-noise': 0.3,
   'gradient-noise': 0.3,
   'test-fraction': 0.2,
