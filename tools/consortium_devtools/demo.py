@@ -1,5 +1,6 @@
 """``make demo``: the medical scenario on a running platform (``make up`` first);
-``SCENARIO=devices`` runs the cross-device one (:mod:`consortium_devtools.devices_demo`).
+``SCENARIO=devices`` runs the cross-device one (:mod:`consortium_devtools.devices_demo`),
+``SCENARIO=fraud`` the vertical one (:mod:`consortium_devtools.fraud_demo`).
 
 Five simulated hospitals run as separate ``consortium-client`` processes, each on its own
 Dirichlet(0.5) label-skewed share of scikit-learn's digits. Job A trains the shared model with
@@ -24,14 +25,13 @@ import httpx
 from .demo_support import DemoError, follow, pause_for_the_console, say
 from .devices_demo import print_devices_table, run_devices
 from .enrollment import OperatorSession
+from .fraud_demo import print_fraud_table, run_fraud
 from .hospitals import HospitalsError, start_hospitals, wait_online
 from .platform import Platform
 
 __all__ = ["main"]
 
-SCENARIOS_LATER = {
-    "fraud": "the vertical bank + shop scenario arrives with the vertical-FL issue",
-}
+SCENARIOS_LATER: dict[str, str] = {}
 
 
 PRIVATE_TASK = "digits-private"
@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scenario",
         default=os.environ.get("SCENARIO", "medical"),
-        choices=["medical", "devices", *SCENARIOS_LATER],
+        choices=["medical", "devices", "fraud", *SCENARIOS_LATER],
     )
     parser.add_argument("--root", type=Path, default=Path.cwd())
     args = parser.parse_args(argv)
@@ -325,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.scenario == "devices":
             report = run_devices(platform, endpoints, report_path)
+        elif args.scenario == "fraud":
+            report = run_fraud(platform, endpoints, report_path)
         else:
             report = run_medical(platform, endpoints, report_path)
     except (DemoError, HospitalsError, httpx.HTTPError) as exc:
@@ -332,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.scenario == "devices":
         print_devices_table(report)
+    elif args.scenario == "fraud":
+        print_fraud_table(report)
     else:
         print_table(report)
     say(f"report: {report_path}")

@@ -43,9 +43,10 @@ def follow(api: httpx.Client, job_id: str, rounds: int, timeout_s: float) -> dic
             for r in api.get(f"/jobs/{job_id}/rounds").json():
                 if shown < r["number"]:
                     failures = f"  failures: {r['failures']}" if r["failures"] else ""
-                    accuracy = r["metrics"]["accuracy"]
+                    metric = "accuracy" if "accuracy" in r["metrics"] else "auc"
+                    value = r["metrics"].get(metric, float("nan"))
                     say(
-                        f"  round {r['number']:>2}/{rounds}  accuracy {accuracy:.3f}"
+                        f"  round {r['number']:>2}/{rounds}  {metric} {value:.3f}"
                         f"  {r['duration_s']:.2f} s{failures}"
                     )
                     shown = r["number"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -35,20 +35,20 @@ def start_hospitals(
     seed: int,
     kind: str = "hospital",
     node_options: Mapping[int, str] | None = None,
+    names: Sequence[str] | None = None,
 ) -> list[str]:
     """Enroll (once) and start each hospital's client runtime with its own certificate.
 
     ``kind`` names them (``hospital-1``, ...; the devices demo starts ``device-1``, ...);
-    ``node_options`` adds node config to some of them by index (``straggler-delay-s=2``).
+    ``node_options`` adds node config to some of them by index (``straggler-delay-s=2``);
+    ``names`` replaces the numbered names (the fraud demo's ``bank`` and ``shop``).
     A participant left running by an earlier demo is kept if it runs ``task`` with the same
     node config, else restarted.
     """
     ca_cert = platform.root / str(endpoints["ca_cert"])
     registry_url = str(endpoints["registry_url"])
-    names = []
-    for i in range(count):
-        name = f"{kind}-{i + 1}"
-        names.append(name)
+    chosen = list(names) if names is not None else [f"{kind}-{i + 1}" for i in range(count)]
+    for i, name in enumerate(chosen):
         node_config = f"partition-id={i} num-partitions={count} partition='{partition}' seed={seed}"
         node_config += f" {(node_options or {}).get(i, '')}".rstrip()
         task_file = platform.run_dir / f"{name}.task"
@@ -57,9 +57,9 @@ def start_hospitals(
             if task_file.exists() and task_file.read_text() == started_as:
                 continue
             platform.stop(name)
-        home = platform.var / "demo" / f"{kind}s" / name
+        home = platform.var / "demo" / {"party": "parties"}.get(kind, f"{kind}s") / name
         if not (home / "cert.pem").exists():
-            title = f"{kind.capitalize()} {i + 1}"
+            title = f"{kind.capitalize()} {i + 1}" if names is None else name.capitalize()
             token = operator.token_for(name, name=title, organisation=name)
             enroll_hospital(
                 platform.bin / "consortium-client",
@@ -90,7 +90,7 @@ def start_hospitals(
         )
         platform.record_pid(name, proc.pid)
         task_file.write_text(started_as)
-    return names
+    return chosen
 
 
 def wait_online(api: httpx.Client, names: list[str], timeout_s: float) -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "fraud_logit",
     "generate_population",
     "party_table",
+    "standardize",
 ]
 
 BANK_COLUMNS = (
@@ -147,7 +148,7 @@ def holds(population: Population, party: str) -> np.ndarray:
     return stream.random(len(population.ids)) < HOLD_PROBABILITY[party]
 
 
-def _standardize(features: np.ndarray) -> np.ndarray:
+def standardize(features: np.ndarray) -> np.ndarray:
     mean = features.mean(axis=0)
     std = features.std(axis=0)
     return ((features - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
@@ -156,7 +157,7 @@ def _standardize(features: np.ndarray) -> np.ndarray:
 def party_table(node_config: Mapping[str, Any]) -> PartyTable:
     """The table of the party this node config names (generated, or its own CSV file)."""
     if "data-path" in node_config:
-        from .user_table import load_party_csv  # only a real party's own file needs pandas
+        from .user_table import load_party_csv
 
         return load_party_csv(node_config)
     party = str(node_config.get("party", ""))
@@ -175,6 +176,6 @@ def party_table(node_config: Mapping[str, Any]) -> PartyTable:
         party=party,
         ids=population.ids[mask].tolist(),
         column_names=names,
-        features=_standardize(population.features(names)[mask]),
+        features=standardize(population.features(names)[mask]),
         labels=population.labels[mask] if party == LABEL_HOLDER else None,
     )
