@@ -113,7 +113,12 @@ def test_bad_requests_get_clear_problems(tmp_path: Path, database_url: str, nats
             "devices-logreg",
             "digits-cnn",
             "digits-private",
+            "fraud-vertical",
         ]
+        r = http.post(
+            "/jobs", json={"task": "fraud-vertical", "config": {"dp-noise-multiplier": 1}}
+        )
+        assert r.status_code == 422 and "does not apply to a vertical job" in r.json()["detail"]
         r = http.post("/jobs", json={"task": "digits-cnn", "strategy": "FedMagic"})
         assert r.status_code == 422 and "FedAvg" in r.json()["detail"]
         r = http.post("/jobs", json={"task": "apps.stock_flower_app:server_app"})

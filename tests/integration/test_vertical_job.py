@@ -88,6 +88,8 @@ def test_bank_and_shop_train_a_vertical_model_and_nothing_raw_crosses(
         job = coordinator.wait_job(job_id, timeout=240)
         assert job["status"] == "completed", (job, coordinator.output()[-3000:])
         rounds = coordinator.http.get(f"/jobs/{job_id}/rounds").json()
+        model = coordinator.http.get(f"/jobs/{job_id}/model")
+        assert model.status_code == 409 and "holds no model" in model.text, model.text
 
     tables = [party_table(config) for config in PARTIES.values()]
     shared = set(tables[0].ids) & set(tables[1].ids)

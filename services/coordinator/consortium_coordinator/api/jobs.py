@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from consortium_core.contracts.events import JobCreated
+from consortium_tasks.registry import TASKS
 from fastapi import APIRouter, Query, Response, status
 
 from ..db.models import JobStatus
@@ -88,6 +89,11 @@ async def list_rounds(job_id: str, session: SessionDep) -> list[RoundPublic]:
 async def get_model(job_id: str, session: SessionDep, checkpoints: CheckpointsDep) -> Response:
     """The latest global model of the job as safetensors (the final one once it completed)."""
     job = await store.get_job(session, job_id)
+    if job.task in TASKS and TASKS[job.task].kind == "vertical":
+        raise JobStateError(
+            f"job {job_id} is a vertical job: the coordinator holds no model; each party keeps "
+            "its own bottom model and the label holder the top model"
+        )
     rounds = await store.list_rounds(session, job_id)
     saved = [r for r in rounds if r.checkpoint]
     if not saved:
