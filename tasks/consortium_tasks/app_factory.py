@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from consortium_core.fair_sampling import FairSampling, parse_min_participation
 from consortium_core.privacy import PrivacyLedger, missing_spend
 from consortium_core.privacy.central_dp import UNIT_WEIGHT_KEY, CentralDPSettings
 from consortium_core.privacy.errors import UnaccountedTrainingRefused
+from consortium_core.resume import RoundOffset, resume_point
 from consortium_core.rounds import StopTraining
 from consortium_core.secure_aggregation import SecureAggregationSettings
 from consortium_core.secure_aggregation.client import is_secure_aggregation_message, secure_train
@@ -265,7 +267,15 @@ def make_server_app(task: TaskSpec, build_model: ModelFactory) -> ServerApp:
         """Run federated training, scoring the global model on the held-out test set."""
         settings = ServerSettings.from_run_config(context.run_config)
         secure = SecureAggregationSettings.from_run_config(context.run_config)
-        initial = ArrayRecord(build_seeded(build_model, settings.seed).state_dict())
+        resume = resume_point(context.state)  # the coordinator restarted mid-job
+        if resume is not None and (secure is not None or check_async_job(context.run_config)):
+            raise TaskError("SecAgg+ and FedAsync/FedBuff jobs cannot resume after a restart")
+        offset = resume.server_round if resume is not None else 0
+        initial = (
+            resume.arrays
+            if resume is not None
+            else ArrayRecord(build_seeded(build_model, settings.seed).state_dict())
+        )
         train_config = participant_config(task.defaults, context.run_config)
         held_out = held_out_evaluate_fn(
             grid=grid, build_model=build_model, test_set=load_test_set(task.name)
@@ -274,14 +284,18 @@ def make_server_app(task: TaskSpec, build_model: ModelFactory) -> ServerApp:
         latest = [initial]
 
         def evaluate_fn(server_round: int, arrays: ArrayRecord) -> MetricRecord:
-            metrics = held_out(server_round, arrays)
+            if offset and server_round == 0:  # the resumed round is stored already
+                return MetricRecord({})
+            metrics = held_out(server_round + offset, arrays)
             latest[0] = arrays
             if stopper is not None:
                 stopper.check(server_round, float(metrics["loss"]))
             return metrics
 
+        if offset:
+            settings = replace(settings, num_rounds=max(0, settings.num_rounds - offset))
         try:
-            _train(grid, context, settings, secure, initial, train_config, evaluate_fn)
+            _train(grid, context, settings, secure, initial, train_config, evaluate_fn, offset)
         except StopTraining:
             _after_training(grid, latest[0], context.run_config)
             raise
@@ -295,6 +309,7 @@ def make_server_app(task: TaskSpec, build_model: ModelFactory) -> ServerApp:
         initial: ArrayRecord,
         train_config: ConfigRecord,
         evaluate_fn: Callable[[int, ArrayRecord], MetricRecord],
+        offset: int = 0,
     ) -> None:
         asynchronous = check_async_job(context.run_config)
         if asynchronous is not None:  # FedAsync, FedBuff: see consortium_tasks.asynchronous
@@ -347,6 +362,8 @@ def make_server_app(task: TaskSpec, build_model: ModelFactory) -> ServerApp:
         compression = CompressionSettings.from_run_config(context.run_config)
         if compression is not None:  # outermost: inner wrappers see decoded, full models
             strategy = CompressionStrategy(strategy, settings=compression)
+        if offset:  # resumed: participants and the round hook see the job's round numbers
+            strategy = RoundOffset(strategy, offset)
         strategy.start(
             grid=grid,
             initial_arrays=initial,

@@ -18,12 +18,13 @@ from .api import jobs, participants, personalization, privacy
 from .api.problems import install_problem_handlers
 from .audit import AuditPublisher
 from .db.bootstrap import ensure_database, migrate, wait_for_postgres
+from .db.models import JobStatus
 from .events import EventPublisher
 from .jobs import store
 from .observability import CoordinatorMetrics
 from .runtime.checkpoints import CheckpointStore, UpdateStore
 from .runtime.hub import NatsHub
-from .runtime.runner import JobRunner
+from .runtime.runner import JobRunner, resume_refusal
 from .settings import CoordinatorSettings, get_settings
 
 __all__ = ["create_app"]
@@ -31,16 +32,24 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 
-async def _fail_jobs_left_unfinished(
-    sessions: async_sessionmaker[AsyncSession], events: EventPublisher
+async def _take_over_unfinished_jobs(
+    sessions: async_sessionmaker[AsyncSession], events: EventPublisher, runner: JobRunner
 ) -> None:
-    reason = "the coordinator restarted while this job was pending or running; create the job again"
+    """Jobs a previous process left: pending ones start, running ones resume from their last
+    checkpointed round where their ServerApp can, the others fail with the reason."""
     async with sessions() as session:
-        left = await store.fail_unfinished_jobs(session, reason)
-    for job_id in left:
-        await events.publish(JobFailed(job_id=job_id, reason=reason))
-    if left:
-        log.warning("marked %d unfinished job(s) from a previous run as failed", len(left))
+        left = await store.unfinished_jobs(session)
+    for job in left:
+        refusal = resume_refusal(job) if job.status == JobStatus.RUNNING else None
+        if refusal is None:
+            log.warning("taking over job %s (%s) from a previous coordinator", job.id, job.status)
+            runner.resume(job.id)
+            continue
+        reason = f"the coordinator restarted while this job was running and {refusal}"
+        async with sessions() as session:
+            await store.finish_job(session, job.id, JobStatus.FAILED, reason)
+        await events.publish(JobFailed(job_id=job.id, reason=reason))
+        log.warning("job %s failed: %s", job.id, reason)
 
 
 def create_app(settings: CoordinatorSettings | None = None) -> FastAPI:
@@ -62,7 +71,6 @@ def create_app(settings: CoordinatorSettings | None = None) -> FastAPI:
         await hub.start()
         events = EventPublisher(nc)
         await events.ensure_stream()
-        await _fail_jobs_left_unfinished(sessions, events)
         checkpoints = CheckpointStore(nc, settings.checkpoint_bucket)
         updates = UpdateStore(nc, settings.update_bucket, settings.update_retention_s)
         audit = AuditPublisher(nc, asyncio.get_running_loop())
@@ -78,6 +86,7 @@ def create_app(settings: CoordinatorSettings | None = None) -> FastAPI:
             round_timeout_s=settings.round_timeout_s,
             metrics=metrics,
         )
+        await _take_over_unfinished_jobs(sessions, events, runner)
         app.state.sessions, app.state.presence = sessions, presence
         app.state.runner, app.state.checkpoints = runner, checkpoints
         log.info(

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import Job, JobStatus, Round
@@ -18,7 +18,6 @@ from .schemas import JobCreate
 __all__ = [
     "add_job",
     "add_round",
-    "fail_unfinished_jobs",
     "finish_job",
     "get_job",
     "list_jobs",
@@ -122,14 +121,11 @@ async def finish_job(session: AsyncSession, job_id: str, status: str, reason: st
     return job
 
 
-async def fail_unfinished_jobs(session: AsyncSession, reason: str) -> list[str]:
-    """Fail jobs left pending or running by a previous coordinator process; return their ids."""
-    result = await session.execute(
-        update(Job)
+async def unfinished_jobs(session: AsyncSession) -> list[Job]:
+    """Jobs a previous coordinator process left pending or running, oldest first."""
+    query = (
+        select(Job)
         .where(Job.status.in_([JobStatus.PENDING, JobStatus.RUNNING]))
-        .values(status=JobStatus.FAILED, reason=reason, finished_at=_now())
-        .returning(Job.id)
+        .order_by(Job.created_at)
     )
-    ids = [row[0] for row in result]
-    await session.commit()
-    return ids
+    return list((await session.scalars(query)).all())

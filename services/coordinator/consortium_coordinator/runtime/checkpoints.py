@@ -4,22 +4,45 @@ JetStream object store buckets."""
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 from consortium_core.contracts.objects import checkpoint_object, update_object
-from flwr.app import ArrayRecord
+from flwr.app import Array, ArrayRecord
 from nats.aio.client import Client as NatsClient
 from nats.js.api import ObjectStoreConfig
 from nats.js.object_store import ObjectStore
-from safetensors.numpy import save
+from safetensors.numpy import load, save
 
-__all__ = ["CheckpointStore", "UpdateStore", "arrays_to_safetensors"]
+__all__ = [
+    "CheckpointStore",
+    "UpdateStore",
+    "arrays_to_safetensors",
+    "safetensors_to_arrays",
+]
+
+
+ORDER_KEY = "consortium.keys"  # the ArrayRecord's key order (safetensors sorts by name)
 
 
 def arrays_to_safetensors(arrays: ArrayRecord, metadata: dict[str, str]) -> bytes:
     """Serialize a Flower ArrayRecord (numpy arrays) to safetensors bytes."""
     tensors = {key: np.ascontiguousarray(array.numpy()) for key, array in arrays.items()}
-    return save(tensors, metadata=metadata)
+    return save(tensors, metadata={**metadata, ORDER_KEY: json.dumps(list(tensors))})
+
+
+def safetensors_to_arrays(data: bytes) -> ArrayRecord:
+    """The ArrayRecord a checkpoint holds, in its original key order where recorded.
+
+    >>> record = ArrayRecord({"b": Array(np.ones(2)), "a": Array(np.zeros(1))})
+    >>> list(safetensors_to_arrays(arrays_to_safetensors(record, {})))
+    ['b', 'a']
+    """
+    tensors = load(data)
+    header_size = int.from_bytes(data[:8], "little")
+    metadata = json.loads(data[8 : 8 + header_size]).get("__metadata__") or {}
+    order = json.loads(metadata[ORDER_KEY]) if ORDER_KEY in metadata else list(tensors)
+    return ArrayRecord({key: Array(tensors[key]) for key in order})
 
 
 class CheckpointStore:

@@ -161,8 +161,10 @@ class NatsGrid(Grid):
         stop_requested: threading.Event,
         on_round_end: Callable[[RoundReport], None] | None = None,
         on_exchange: ExchangeRecorder | None = None,
+        participants: set[str] | None = None,
     ) -> None:
         self._hub = hub
+        self._only = participants  # a resumed job: its own participants, no newcomers
         self.job_id = job_id
         self.task = task
         self.run_config = dict(run_config)
@@ -224,7 +226,11 @@ class NatsGrid(Grid):
         )
 
     def get_node_ids(self) -> Iterable[int]:
-        return [entry.node_id for entry in self._hub.presence.online(task=self.task)]
+        return [
+            entry.node_id
+            for entry in self._hub.presence.online(task=self.task)
+            if self._only is None or entry.participant_id in self._only
+        ]
 
     def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
         self._check_stop()
@@ -290,6 +296,16 @@ class NatsGrid(Grid):
             reason = self.budget.exceeded_by_next_round()
             if reason is not None and server_round < self._num_rounds:
                 raise StopTraining(f"{reason}; stopped before round {server_round + 1}")
+
+    def resume_after(
+        self, server_round: int, participant_metrics: list[Mapping[str, Mapping[str, float]]]
+    ) -> None:
+        """Go on after ``server_round`` (a restarted coordinator): the next round is
+        ``server_round + 1`` and the job's budget counts the stored rounds' spend."""
+        self._round = server_round + 1
+        if self.budget is not None:
+            for reported in participant_metrics:
+                self.budget.record_round(reported)
 
     # --- internals ----------------------------------------------------------------------------
     def _check_stop(self) -> None:

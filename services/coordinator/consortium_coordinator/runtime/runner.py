@@ -13,7 +13,9 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
+from consortium_core.asynchronous import check_async_job
 from consortium_core.contracts.audit import AuditRecord
 from consortium_core.contracts.events import (
     JobCreated,
@@ -24,9 +26,11 @@ from consortium_core.contracts.events import (
     RoundCompleted,
 )
 from consortium_core.privacy.job_budget import JobBudget
+from consortium_core.resume import set_resume_point
 from consortium_core.rounds import StopTraining
-from consortium_tasks.registry import load_app
-from flwr.app import Context, RecordDict
+from consortium_core.secure_aggregation import SecureAggregationSettings
+from consortium_tasks.registry import TASKS, load_app
+from flwr.app import ArrayRecord, Context, RecordDict
 from flwr.serverapp import ServerApp
 from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
@@ -38,11 +42,16 @@ from ..errors import JobStateError, JobStoppedError, NotEnoughParticipantsError,
 from ..events import EventPublisher, event_time
 from ..jobs import store
 from ..observability import CoordinatorMetrics
-from .checkpoints import CheckpointStore, UpdateStore, arrays_to_safetensors
+from .checkpoints import (
+    CheckpointStore,
+    UpdateStore,
+    arrays_to_safetensors,
+    safetensors_to_arrays,
+)
 from .grid import NatsGrid, RoundReport
 from .hub import NatsHub
 
-__all__ = ["JobRunner"]
+__all__ = ["JobRunner", "resume_refusal"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +61,19 @@ class _Active:
     stop: threading.Event = field(default_factory=threading.Event)
     task: asyncio.Task[None] | None = None
     task_name: str = ""  # the job's client task, a metrics label
+    interrupted: bool = False  # the service is shutting down: leave the job to resume
+
+
+def resume_refusal(job: Job) -> str | None:
+    """Why a job a previous coordinator left running cannot go on, or None if it can."""
+    spec = TASKS.get(job.task)
+    if spec is None or spec.server_app != job.server_app or spec.kind != "horizontal":
+        return "only the built-in horizontal tasks' ServerApps can resume"
+    if SecureAggregationSettings.from_run_config(job.run_config) is not None:
+        return "a SecAgg+ round cannot resume (the participants' masks are gone)"
+    if check_async_job(job.run_config) is not None:
+        return "FedAsync/FedBuff jobs cannot resume (their updates in flight are gone)"
+    return None
 
 
 class JobRunner:
@@ -96,6 +118,15 @@ class JobRunner:
         self._metrics.jobs_created.inc()
         active.task = asyncio.create_task(self._supervise(job_id, active), name=f"job-{job_id}")
 
+    def resume(self, job_id: str) -> None:
+        """Supervise a job a previous coordinator process left pending or running: a pending
+        one starts as usual, a running one goes on from its last checkpointed round."""
+        active = _Active()
+        self._active[job_id] = active
+        active.task = asyncio.create_task(
+            self._supervise(job_id, active, resuming=True), name=f"job-{job_id}"
+        )
+
     async def stop(self, job_id: str) -> Job:
         """Ask a pending or running job to stop; returns the job as it is now."""
         async with self._sessions() as session:
@@ -115,7 +146,8 @@ class JobRunner:
 
     async def shutdown(self) -> None:
         """Stop every job this runner supervises (used when the service stops)."""
-        for active in self._active.values():
+        for active in self._active.values():  # jobs stay running: the next process resumes them
+            active.interrupted = True
             active.stop.set()
         tasks = [a.task for a in self._active.values() if a.task is not None]
         if tasks:
@@ -127,27 +159,47 @@ class JobRunner:
         if active is not None and active.task is not None:
             await asyncio.wait({active.task})
 
-    async def _supervise(self, job_id: str, active: _Active) -> None:
+    async def _supervise(self, job_id: str, active: _Active, resuming: bool = False) -> None:
         started = time.monotonic()
         try:
             async with self._sessions() as session:
                 job = await store.get_job(session, job_id)
-            participants = await self._wait_for_participants(job, active.stop)
+            resumes_running = resuming and job.status == JobStatus.RUNNING
+            participants = await self._wait_for_participants(
+                job,
+                active.stop,
+                # a resumed job goes on with its own participants only
+                only=set(job.participants) if resumes_running else None,
+                # a pending job waits until its own deadline, not a new one
+                since=job.created_at if resuming and not resumes_running else None,
+            )
             # before mark_running: were it to raise after, the job would end as running without
             # having been counted in jobs_running
             budget = JobBudget.from_run_config(job.run_config)
-            async with self._sessions() as session:
-                await store.mark_running(session, job_id, participants)
-                job = await store.get_job(session, job_id)
+            resume_from = None
+            if resumes_running:
+                resume_from = await self._resume_point(job_id)
+                after = resume_from[0] if resume_from is not None else None
+                log.warning("job %s: resuming after round %s", job_id, after)
+                await self.audit(
+                    "job.resumed", "service:coordinator", {"job_id": job_id, "after_round": after}
+                )
+            else:
+                async with self._sessions() as session:
+                    await store.mark_running(session, job_id, participants)
+                    job = await store.get_job(session, job_id)
             self._metrics.job_started(
                 job_id,
                 rounds_planned=job.run_config.get("num-server-rounds"),
                 epsilon_budget=budget.epsilon if budget is not None else None,
             )
             active.task_name = job.client_task
-            await self._events.publish(
-                JobStarted(job_id=job_id, participants=participants, at=event_time(job.started_at))
-            )
+            if not resumes_running:
+                await self._events.publish(
+                    JobStarted(
+                        job_id=job_id, participants=participants, at=event_time(job.started_at)
+                    )
+                )
             grid = NatsGrid(
                 hub=self._hub,
                 job_id=job_id,
@@ -157,10 +209,16 @@ class JobRunner:
                 stop_requested=active.stop,
                 on_round_end=self._round_sink(job_id, asyncio.get_running_loop()),
                 on_exchange=self._audit.exchange,
+                participants=set(job.participants) if resumes_running else None,
             )
+            state = RecordDict()
+            if resume_from is not None:
+                after, arrays, history = resume_from
+                grid.resume_after(after, history)
+                set_resume_point(state, after, arrays)
             self._hub.register(job_id, grid)
             try:
-                await asyncio.to_thread(self._execute, job, grid, active.stop)
+                await asyncio.to_thread(self._execute, job, grid, active.stop, state)
             finally:
                 self._hub.unregister(job_id)
                 if grid.audits:
@@ -169,6 +227,11 @@ class JobRunner:
         except StopTraining as exc:
             await self._complete(job_id, started, reason=str(exc))
         except JobStoppedError:
+            if active.interrupted:
+                log.warning(
+                    "job %s interrupted by shutdown; the next coordinator resumes it", job_id
+                )
+                return
             job = await self._finish(job_id, JobStatus.STOPPED, "stopped by operator")
             await self._events.publish(JobStopped(job_id=job_id, at=event_time(job.finished_at)))
         except (RoundFailedError, NotEnoughParticipantsError) as exc:
@@ -195,10 +258,24 @@ class JobRunner:
         )
         log.info("job %s completed%s: %s", job_id, f" ({reason})" if reason else "", job.metrics)
 
-    async def _wait_for_participants(self, job: Job, stop: threading.Event) -> list[str]:
-        deadline = time.monotonic() + self._participant_wait_s
+    async def _wait_for_participants(
+        self,
+        job: Job,
+        stop: threading.Event,
+        *,
+        only: set[str] | None = None,
+        since: datetime | None = None,
+    ) -> list[str]:
+        wait_s = self._participant_wait_s
+        if since is not None:  # the time already waited by a previous coordinator counts
+            wait_s -= (datetime.now(UTC) - since.astimezone(UTC)).total_seconds()
+        deadline = time.monotonic() + max(0.0, wait_s)
         while True:
-            online = [e.participant_id for e in self._hub.presence.online(task=job.client_task)]
+            online = [
+                e.participant_id
+                for e in self._hub.presence.online(task=job.client_task)
+                if only is None or e.participant_id in only
+            ]
             if len(online) >= job.min_participants:
                 return online
             if stop.is_set():
@@ -212,7 +289,22 @@ class JobRunner:
                 )
             await asyncio.sleep(0.2)
 
-    def _execute(self, job: Job, grid: NatsGrid, stop: threading.Event) -> None:
+    async def _resume_point(
+        self, job_id: str
+    ) -> tuple[int, ArrayRecord, list[dict[str, dict[str, float]]]] | None:
+        """The last checkpointed round, its model and every stored round's reported spend."""
+        async with self._sessions() as session:
+            rounds = await store.list_rounds(session, job_id)
+        saved = [r for r in rounds if r.checkpoint]
+        if not saved:
+            return None
+        last = saved[-1]
+        data = await self._checkpoints.load(last.checkpoint or "")
+        arrays = await asyncio.to_thread(safetensors_to_arrays, data)
+        history = [dict(r.participant_metrics) for r in rounds if 0 < r.number <= last.number]
+        return last.number, arrays, history
+
+    def _execute(self, job: Job, grid: NatsGrid, stop: threading.Event, state: RecordDict) -> None:
         """Run the ServerApp to its end (worker thread)."""
         TaskIdentity.run_id = job.run_id
         TaskIdentity.node_id = 0
@@ -225,7 +317,7 @@ class JobRunner:
             run_id=job.run_id,
             node_id=0,
             node_config={},
-            state=RecordDict(),
+            state=state,
             run_config=dict(job.run_config),
         )
         app(grid, context)
