@@ -11,6 +11,7 @@ from support.processes import Coordinator, client, running
 
 pytestmark = pytest.mark.integration
 CHAOS = "apps.chaos_app:app"
+ROUNDS_TO_REJOIN = 30
 
 
 def _chaos(
@@ -61,6 +62,34 @@ def test_dead_client_round_completes_with_the_others(
         assert "dead-c" in rounds[2]["failures"]
         assert "offline" in rounds[2]["failures"]["dead-c"]
         assert rounds[3]["participants"] == ["dead-a", "dead-b"]
+
+
+def test_a_participant_that_comes_back_rejoins_at_a_later_round(
+    tmp_path: Path, database_url: str, nats_server
+) -> None:
+    coordinator = Coordinator(
+        tmp_path / "coordinator.log", database_url=database_url, nats_url=nats_server.url
+    )
+    names = ["back-a", "back-b", "back-c"]
+    clients = [_chaos(tmp_path, n, nats_server.url, i, 3, "slow", 0.5) for i, n in enumerate(names)]
+    with running(coordinator, *clients):
+        coordinator.wait_healthy()
+        coordinator.wait_online(names)
+        job_id = _job(coordinator, rounds=ROUNDS_TO_REJOIN, minimum=2)
+        coordinator.wait_round(job_id, 1)
+        clients[2].kill()  # gone mid-job ...
+        coordinator.wait_round(job_id, 3)
+        again = _chaos(tmp_path, "back-c", nats_server.url, 2, 3, "slow", 0.5)  # ... and back
+        with running(again):
+            coordinator.wait_online(["back-c"])
+            back_at = coordinator.http.get(f"/jobs/{job_id}").json()["current_round"]
+            job = coordinator.wait_job(job_id)
+        assert job["status"] == "completed", job
+        rounds = coordinator.http.get(f"/jobs/{job_id}/rounds").json()
+    assert back_at < ROUNDS_TO_REJOIN - 2, "the job ended before the participant came back"
+    assert [r["number"] for r in rounds] == list(range(ROUNDS_TO_REJOIN + 1))
+    assert "back-c" not in rounds[3]["participants"]
+    assert all("back-c" in r["participants"] for r in rounds[back_at + 2 :])  # rejoined
 
 
 def test_job_fails_with_a_reason_when_too_few_remain(

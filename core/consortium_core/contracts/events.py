@@ -30,11 +30,22 @@ __all__ = [
     "JobStopped",
     "RoundCompleted",
     "parse_event",
+    "round_event_id",
 ]
 
 
 def _new_event_id() -> str:
     return uuid.uuid4().hex
+
+
+def round_event_id(job_id: str, server_round: int) -> str:
+    """The id of a job's ``round_completed`` event for ``server_round``: the same every time,
+    so that a coordinator that republishes it after a restart adds nothing twice.
+
+    >>> round_event_id("0f" * 16, 12)
+    '0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f.round.12'
+    """
+    return f"{job_id}.round.{server_round}"
 
 
 class _Event(BaseModel):

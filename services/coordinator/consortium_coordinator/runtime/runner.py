@@ -24,6 +24,7 @@ from consortium_core.contracts.events import (
     JobStarted,
     JobStopped,
     RoundCompleted,
+    round_event_id,
 )
 from consortium_core.privacy.job_budget import JobBudget
 from consortium_core.resume import set_resume_point
@@ -181,6 +182,7 @@ class JobRunner:
                 resume_from = await self._resume_point(job_id)
                 after = resume_from[0] if resume_from is not None else None
                 log.warning("job %s: resuming after round %s", job_id, after)
+                await self._republish_last_round(job_id)
                 await self.audit(
                     "job.resumed", "service:coordinator", {"job_id": job_id, "after_round": after}
                 )
@@ -288,6 +290,32 @@ class JobRunner:
                     "Start more participants with this task, or lower min_participants."
                 )
             await asyncio.sleep(0.2)
+
+    async def _republish_last_round(self, job_id: str) -> None:
+        """Publish the last stored round's event again: a process killed between storing a
+        round and publishing it would otherwise lose the event. Its id is the round's, so
+        JetStream and every consumer keep it once."""
+        async with self._sessions() as session:
+            rounds = await store.list_rounds(session, job_id)
+        if not rounds:
+            return
+        last = rounds[-1]
+        await self._events.publish(
+            RoundCompleted(
+                id=round_event_id(job_id, last.number),
+                job_id=job_id,
+                round=last.number,
+                metrics=dict(last.metrics),
+                duration_s=last.duration_s,
+                bytes_sent=last.bytes_sent,
+                bytes_received=last.bytes_received,
+                participants=list(last.participants),
+                failures=dict(last.failures),
+                participant_metrics=dict(last.participant_metrics),
+                checkpoint=last.checkpoint,
+                checkpoint_sha256=last.checkpoint_sha256,
+            )
+        )
 
     async def _resume_point(
         self, job_id: str
@@ -399,6 +427,7 @@ class JobRunner:
             )
         await self._events.publish(
             RoundCompleted(
+                id=round_event_id(job_id, report.server_round),
                 job_id=job_id,
                 round=report.server_round,
                 metrics=report.metrics,
