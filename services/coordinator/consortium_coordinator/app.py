@@ -83,6 +83,7 @@ def create_app(settings: CoordinatorSettings | None = None) -> FastAPI:
             updates=updates,
             audit=audit,
             participant_wait_s=settings.participant_wait_s,
+            database_outage_s=settings.database_outage_s,
             round_timeout_s=settings.round_timeout_s,
             metrics=metrics,
         )

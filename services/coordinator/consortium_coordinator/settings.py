@@ -37,6 +37,11 @@ class CoordinatorSettings(BaseSettings):
         60.0, description="how long a job waits for its minimum number of participants"
     )
     round_timeout_s: float = Field(600.0, description="longest wait for replies in one phase")
+    database_outage_s: float = Field(
+        300.0,
+        gt=0,
+        description="how long a running job waits for Postgres to come back before it fails",
+    )
     checkpoint_bucket: str = "consortium-checkpoints"
     update_bucket: str = Field(
         "consortium-updates",

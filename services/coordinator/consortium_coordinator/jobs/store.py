@@ -90,7 +90,10 @@ async def mark_running(session: AsyncSession, job_id: str, participants: list[st
 
 
 async def add_round(session: AsyncSession, job_id: str, values: dict[str, Any]) -> None:
-    """Store a completed round and advance the job's round counter and metrics."""
+    """Store a completed round and advance the job's round counter and metrics; a round
+    stored already (a write retried after Postgres came back) is left as it is."""
+    if await session.get(Round, (job_id, int(values["number"]))) is not None:
+        return
     session.add(Round(job_id=job_id, created_at=_now(), **values))
     job = await get_job(session, job_id)
     job.current_round = max(job.current_round, int(values["number"]))

@@ -12,9 +12,12 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
+import asyncpg
 from consortium_core.asynchronous import check_async_job
 from consortium_core.contracts.audit import AuditRecord
 from consortium_core.contracts.events import (
@@ -35,6 +38,7 @@ from flwr.app import ArrayRecord, Context, RecordDict
 from flwr.serverapp import ServerApp
 from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..audit import AuditPublisher
@@ -55,6 +59,7 @@ from .hub import NatsHub
 __all__ = ["JobRunner", "resume_refusal"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -63,6 +68,24 @@ class _Active:
     task: asyncio.Task[None] | None = None
     task_name: str = ""  # the job's client task, a metrics label
     interrupted: bool = False  # the service is shutting down: leave the job to resume
+
+
+def _postgres_gone(exc: BaseException) -> bool:
+    """Whether ``exc`` says Postgres is unreachable (restarting), not that a write is wrong."""
+    if isinstance(exc, OperationalError | InterfaceError | OSError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    for cause in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        code = str(getattr(cause, "sqlstate", "") or "")
+        # class 08: connection exceptions; 57P01-57P03: shutting down, crashed, starting up
+        if code.startswith("08") or code in {"57P01", "57P02", "57P03"}:
+            return True
+        if isinstance(cause, OSError | asyncpg.exceptions.ConnectionDoesNotExistError):
+            return True
+    return False
 
 
 def resume_refusal(job: Job) -> str | None:
@@ -92,7 +115,9 @@ class JobRunner:
         participant_wait_s: float,
         round_timeout_s: float,
         metrics: CoordinatorMetrics,
+        database_outage_s: float = 300.0,
     ) -> None:
+        self._database_outage_s = database_outage_s
         self._hub = hub
         self._sessions = sessions
         self._events = events
@@ -408,23 +433,22 @@ class JobRunner:
                 failures=report.failures,
             )
             self._metrics.privacy_spent(job_id, report.participant_metrics)
-        async with self._sessions() as session:
-            await store.add_round(
-                session,
-                job_id,
-                {
-                    "number": report.server_round,
-                    "metrics": report.metrics,
-                    "duration_s": report.duration_s,
-                    "bytes_sent": report.bytes_sent,
-                    "bytes_received": report.bytes_received,
-                    "participants": report.participants,
-                    "failures": report.failures,
-                    "participant_metrics": report.participant_metrics,
-                    "checkpoint": name,
-                    "checkpoint_sha256": digest,
-                },
-            )
+        values: dict[str, object] = {
+            "number": report.server_round,
+            "metrics": report.metrics,
+            "duration_s": report.duration_s,
+            "bytes_sent": report.bytes_sent,
+            "bytes_received": report.bytes_received,
+            "participants": report.participants,
+            "failures": report.failures,
+            "participant_metrics": report.participant_metrics,
+            "checkpoint": name,
+            "checkpoint_sha256": digest,
+        }
+        await self._while_postgres_is_back(
+            f"storing round {report.server_round} of job {job_id}",
+            lambda: self._add_round(job_id, values),
+        )
         await self._events.publish(
             RoundCompleted(
                 id=round_event_id(job_id, report.server_round),
@@ -452,7 +476,36 @@ class JobRunner:
             report.bytes_received,
         )
 
+    async def _add_round(self, job_id: str, values: dict[str, object]) -> None:
+        async with self._sessions() as session:
+            await store.add_round(session, job_id, values)
+
+    async def _while_postgres_is_back(self, what: str, write: Callable[[], Awaitable[T]]) -> T:
+        """``write()``, tried again while Postgres is unreachable (a restart, a failover), for
+        up to ``database_outage_s``: the job waits instead of failing. Other errors raise."""
+        deadline = time.monotonic() + self._database_outage_s
+        delay = 0.5
+        while True:
+            try:
+                return await write()
+            except (DBAPIError, OSError) as exc:
+                if not _postgres_gone(exc) or time.monotonic() + delay > deadline:
+                    raise
+                log.warning(
+                    "Postgres unreachable while %s (%s); retrying in %.1f s",
+                    what,
+                    type(exc).__name__,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
     async def _finish(self, job_id: str, status: str, reason: str = "") -> Job:
+        return await self._while_postgres_is_back(
+            f"marking job {job_id} {status}", lambda: self._finish_once(job_id, status, reason)
+        )
+
+    async def _finish_once(self, job_id: str, status: str, reason: str) -> Job:
         async with self._sessions() as session:
             before = (await store.get_job(session, job_id)).status
             job = await store.finish_job(session, job_id, status, reason)
