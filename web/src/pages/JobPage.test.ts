@@ -61,6 +61,7 @@ describe('JobPage', () => {
       expect(wrapper.find(`[data-testid=${panel}]`).exists(), panel).toBe(false)
     }
     expect(wrapper.text()).not.toContain('Download final model')
+    expect(wrapper.find('[data-testid=compression]').exists()).toBe(false) // no strategy either
     expect(fetch.mock.calls.some(([url]) => url.includes('/contributions') || url.includes('/personalization'))).toBe(false)
   })
 
@@ -71,5 +72,6 @@ describe('JobPage', () => {
     expect(wrapper.find('[data-testid=privacy]').exists()).toBe(true)
     expect(wrapper.find('[data-testid=personalization]').exists()).toBe(true)
     expect(wrapper.text()).toContain('Download final model')
+    expect(wrapper.find('[data-testid=compression]').exists()).toBe(true)
   })
 })
