@@ -169,3 +169,30 @@ def test_editing_a_row_behind_the_triggers_back_is_named(registry: Registry) -> 
     assert result["first_broken_seq"] == target["seq"]
     assert "altered" in result["reason"]
     assert result["checked"] == target["seq"]
+
+
+def test_a_published_record_delivered_twice_is_chained_once(registry: Registry) -> None:
+    """The audit consumer may get a record again (a crash between commit and ack): its id is
+    kept with the entry, and the second delivery adds nothing."""
+    from consortium_registry.audit_log import append_audit
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    async def deliver_twice() -> list[object]:
+        engine = create_async_engine(registry.dsn.replace("postgresql://", "postgresql+asyncpg://"))
+        added = []
+        try:
+            for _ in range(2):
+                async with async_sessionmaker(engine)() as session:
+                    row = await append_audit(
+                        session, "parameter_exchange", "test", {"twice": 1}, record_id="rec-1"
+                    )
+                    await session.commit()
+                    added.append(row)
+        finally:
+            await engine.dispose()
+        return added
+
+    first, second = asyncio.run(deliver_twice())
+    assert first is not None and second is None
+    entries = [e for e in all_entries(registry) if e["data"] == {"twice": 1}]
+    assert len(entries) == 1

@@ -14,6 +14,7 @@ their size.
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -29,6 +30,11 @@ class AuditRecord(BaseModel):
     """One auditable event, before it is chained."""
 
     v: int = 1
+    id: str = Field(
+        default_factory=lambda: uuid.uuid4().hex,
+        max_length=64,
+        description="unique per record: the stream and the chain keep a record sent twice once",
+    )
     kind: str = Field(description="parameter_exchange, job_created, job_stopped, ...")
     actor: str = Field(description="who did it: service:<name>, operator:<user>, participant id")
     data: dict[str, Any] = Field(default_factory=dict)

@@ -20,6 +20,7 @@ from consortium_core.contracts.audit import (
     Direction,
     audit_subject,
 )
+from consortium_service.durable_publish import GIVE_UP_AFTER_S, publish_until_stored
 from nats.aio.client import Client as NatsClient
 from nats.js.api import StreamConfig
 from nats.js.errors import BadRequestError
@@ -39,7 +40,8 @@ def frame_digest(frame: Sequence[bytes | bytearray | memoryview]) -> str:
 
 
 class AuditPublisher:
-    """Durable, ordered publication of audit records; failures are logged, never fatal."""
+    """Durable, ordered publication of audit records; a record still not stored after the
+    retries is logged, never fatal."""
 
     def __init__(self, nc: NatsClient, loop: asyncio.AbstractEventLoop) -> None:
         self._js = nc.jetstream()
@@ -55,13 +57,15 @@ class AuditPublisher:
             await self._js.update_stream(config)
 
     async def publish(self, record: AuditRecord) -> None:
-        """Publish one record."""
-        try:
-            await self._js.publish(
-                audit_subject(record.kind), record.model_dump_json().encode(), timeout=5
-            )
-        except Exception as exc:  # NATS down: say what the audit log misses
-            log.warning("audit record %s not published: %s (%s)", record.kind, exc, record.data)
+        """Publish one record, retrying while NATS is away (the record's id is its message id,
+        so a retry stores it once); one still not stored is logged with its contents."""
+        await publish_until_stored(
+            self._js,
+            audit_subject(record.kind),
+            record.model_dump_json().encode(),
+            msg_id=record.id,
+            what=f"audit record {record.kind} {record.data}",
+        )
 
     def exchange(
         self,
@@ -93,7 +97,7 @@ class AuditPublisher:
         record = AuditRecord(kind="parameter_exchange", actor=ACTOR, data=data)
         future = asyncio.run_coroutine_threadsafe(self.publish(record), self._loop)
         try:
-            future.result(timeout=15)
+            future.result(timeout=GIVE_UP_AFTER_S + 15)
         except Exception as exc:  # loop closing at shutdown
             log.warning("audit record not published: %s", exc)
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from datetime import datetime
 
 from consortium_core import subjects
 from consortium_core.contracts.events import JobEvent
+from consortium_service.durable_publish import publish_until_stored
 from consortium_service.events_stream import ensure_events_stream
 from nats.aio.client import Client as NatsClient
 
 __all__ = ["EventPublisher", "event_time"]
-
-log = logging.getLogger(__name__)
 
 
 def event_time(moment: datetime | None) -> float:
@@ -23,7 +21,8 @@ def event_time(moment: datetime | None) -> float:
 
 
 class EventPublisher:
-    """Publishes events durably; a failure to publish is logged, never fatal to a job."""
+    """Publishes events durably: while NATS is away the job waits for it (up to the retry
+    limit); an event still not stored then is logged as lost, never fatal to a job."""
 
     def __init__(self, nc: NatsClient) -> None:
         self._js = nc.jetstream()
@@ -34,13 +33,10 @@ class EventPublisher:
 
     async def publish(self, event: JobEvent) -> None:
         """Publish ``event`` on its job's subject."""
-        subject = subjects.job_event(event.job_id, event.type)
-        try:
-            await self._js.publish(
-                subject,
-                event.model_dump_json().encode(),
-                timeout=5,
-                headers={"Nats-Msg-Id": event.id},
-            )
-        except Exception as exc:  # NATS down: the job goes on, the log says what was lost
-            log.warning("event %s for job %s not published: %s", event.type, event.job_id, exc)
+        await publish_until_stored(
+            self._js,
+            subjects.job_event(event.job_id, event.type),
+            event.model_dump_json().encode(),
+            msg_id=event.id,
+            what=f"event {event.type} ({event.id}) of job {event.job_id}",
+        )

@@ -3,8 +3,7 @@
 Services (the coordinator) publish :class:`AuditRecord`s to the ``CONSORTIUM_AUDIT`` stream; the
 registry appends each to its hash-chained log and only then acknowledges it, so a record is
 neither lost when the registry restarts nor chained twice in the normal case (a crash between
-commit and ack re-delivers one record; its ``data`` carries the publisher's message id so a
-reader can tell).
+commit and ack re-delivers the record, and the chain, which keeps each record's id, skips it).
 """
 
 from __future__ import annotations
@@ -50,6 +49,7 @@ class AuditConsumer:
         self._sessions = sessions
         self._task: asyncio.Task[None] | None = None
         self.appended = 0
+        self.duplicates = 0
 
     async def start(self) -> None:
         """Make sure the stream exists and start consuming."""
@@ -81,7 +81,22 @@ class AuditConsumer:
                 await asyncio.sleep(1)
                 continue
             for msg in messages:
+                await self._append_when_possible(msg)
+
+    async def _append_when_possible(self, msg: object) -> None:
+        """Append ``msg``, retrying while Postgres is away: records keep their order, and one
+        redelivered meanwhile is skipped by its id."""
+        pause = 0.5
+        while True:
+            try:
                 await self._append(msg)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Postgres restarting or unreachable
+                log.warning("audit consumer: cannot chain a record yet (%s); retrying", exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
 
     async def _append(self, msg: object) -> None:
         try:
@@ -92,7 +107,13 @@ class AuditConsumer:
             return
         at = datetime.fromtimestamp(record.at, UTC)
         async with self._sessions() as session:
-            await append_audit(session, record.kind, record.actor, record.data, now=at)
+            row = await append_audit(
+                session, record.kind, record.actor, record.data, now=at, record_id=record.id
+            )
             await session.commit()
         await msg.ack()  # type: ignore[attr-defined]
-        self.appended += 1
+        if row is None:
+            log.info("audit record %s was chained before; delivered again, skipped", record.id)
+            self.duplicates += 1
+        else:
+            self.appended += 1

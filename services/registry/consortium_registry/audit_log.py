@@ -53,11 +53,25 @@ def to_entry(row: AuditLogRow) -> AuditEntry:
 
 
 async def append_audit(
-    session: AsyncSession, kind: str, actor: str, data: Any, *, now: datetime | None = None
-) -> AuditLogRow:
-    """Add an entry in the session's transaction (the caller commits). ``data``: plain JSON."""
+    session: AsyncSession,
+    kind: str,
+    actor: str,
+    data: Any,
+    *,
+    now: datetime | None = None,
+    record_id: str | None = None,
+) -> AuditLogRow | None:
+    """Add an entry in the session's transaction (the caller commits). ``data``: plain JSON.
+
+    ``record_id`` names a published audit record: if the chain already holds it, nothing is
+    added and None is returned (a record delivered twice is chained once).
+    """
     canonical_json(data)  # refuse what cannot be hashed (NaN, objects) before taking the lock
     await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
+    if record_id is not None:
+        chained = select(AuditLogRow.seq).where(AuditLogRow.record_id == record_id)
+        if (await session.execute(chained)).first() is not None:
+            return None
     last = (
         await session.execute(
             select(AuditLogRow.seq, AuditLogRow.hash).order_by(AuditLogRow.seq.desc()).limit(1)
@@ -67,7 +81,14 @@ async def append_audit(
     at = (now or datetime.now(UTC)).astimezone(UTC)
     digest = entry_hash(prev_hash=prev_hash, seq=seq, at=at, kind=kind, actor=actor, data=data)
     row = AuditLogRow(
-        seq=seq, at=at, kind=kind, actor=actor, data=data, prev_hash=prev_hash, hash=digest
+        seq=seq,
+        at=at,
+        kind=kind,
+        actor=actor,
+        data=data,
+        prev_hash=prev_hash,
+        hash=digest,
+        record_id=record_id,
     )
     session.add(row)
     await session.flush()

@@ -121,3 +121,5 @@ class AuditLogRow(Base):
     data: Mapped[Any] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    record_id: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    """Id of the published :class:`AuditRecord` chained here (None for the registry's own)."""
