@@ -2,10 +2,13 @@
 
 One process per participant. It imports torch once, keeps one Flower ``Context`` per run (mods
 such as ``secaggplus_mod`` keep their protocol state there), announces itself with heartbeats,
-and reconnects by itself when NATS restarts. It runs only the tasks it was given: a message for
-another task gets an error reply that names the allowed ones. A ClientApp that raises (for
-example ``PrivacyBudgetExceeded`` when a round would take the participant over its own privacy
-limit) gets an error reply whose reason is ``"<ExceptionType>: <message>"``.
+and reconnects by itself when NATS restarts. A message that comes again under the same id (the
+coordinator sends unanswered messages again after a reconnection, as one may have been lost) is
+answered with the reply it already got, from a small cache: the ClientApp never runs it twice,
+so no round is trained, or charged to the privacy ledger, twice. It runs only the tasks it was
+given: a message for another task gets an error reply that names the allowed ones. A ClientApp
+that raises (for example ``PrivacyBudgetExceeded`` when a round would take the participant over
+its own privacy limit) gets an error reply whose reason is ``"<ExceptionType>: <message>"``.
 
 Each run's node config is the participant's ``node_config`` with the runtime's own keys on top
 (:mod:`consortium_core.contracts.node_config`): ``runtime_node_config`` (the privacy ledger's
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,6 +45,9 @@ __all__ = ["ClientRuntime", "RuntimeStats"]
 
 log = logging.getLogger(__name__)
 
+REPLIES_KEPT = 4
+"""Replies kept to answer a message sent again (a round has one message in flight per phase)."""
+
 
 @dataclass
 class RuntimeStats:
@@ -49,6 +56,7 @@ class RuntimeStats:
     messages: int = 0
     errors: int = 0
     refused: int = 0
+    answered_again: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
     last_error: str = ""
@@ -86,6 +94,7 @@ class ClientRuntime:
         # One worker thread: the ClientApp runs off the event loop (heartbeats keep flowing)
         # and torch state stays in one thread.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clientapp")
+        self._answered: OrderedDict[str, list[bytes]] = OrderedDict()  # message id -> reply
         self.ready = asyncio.Event()
 
     def _participant_keys(
@@ -205,9 +214,24 @@ class ClientRuntime:
             self.stats.errors += 1
             log.warning("dropped an undecodable message: %s", exc)
             return None
+        message_id = message.metadata.message_id
+        if message_id in self._answered:
+            self.stats.answered_again += 1
+            log.info(
+                "job %s: %s message %s came again; sending the same reply",
+                envelope.job_id,
+                message.metadata.message_type,
+                message_id,
+            )
+            return self._answered[message_id]
         self.stats.messages += 1
         reply = self._reply_to(message, envelope)
-        return encode_frame(reply, {"job_id": envelope.job_id, "task": envelope.task})
+        buffers = encode_frame(reply, {"job_id": envelope.job_id, "task": envelope.task})
+        if message_id:
+            self._answered[message_id] = buffers
+            while len(self._answered) > REPLIES_KEPT:
+                self._answered.popitem(last=False)
+        return buffers
 
     def _reply_to(self, message: Message, envelope: Envelope) -> Message:
         app = self.apps.get(envelope.task)

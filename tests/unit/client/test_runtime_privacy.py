@@ -142,3 +142,26 @@ def test_a_refused_round_replies_an_error_with_the_reason(ledger: PrivacyLedger)
             job_id="job-9", server_round=1, noise_multiplier=1.0, sample_rate=0.01, steps=1000,
             delta=1e-5,
         )  # fmt: skip
+
+
+def test_a_message_sent_again_is_answered_from_the_cache_not_trained_twice(
+    ledger: PrivacyLedger,
+) -> None:
+    """After a reconnection the coordinator sends an unanswered message again under its id: the
+    participant replies as before without running (and charging its ledger for) a second round."""
+    calls: list[str] = []
+    app = ClientApp()
+
+    @app.train()
+    def train(message: Message, context: Context) -> Message:
+        calls.append(message.metadata.message_id)
+        return Message(RecordDict(), reply_to=message)
+
+    with _runtime(app, ledger, {}) as runtime:
+        frame = _train_frame(runtime, job_id="job-1", run_id=3)
+        first = runtime._handle(frame)
+        again = runtime._handle(frame)
+        assert calls == ["ask-1"]
+        assert again == first and runtime.stats.answered_again == 1
+        reply, _ = decode_frame(again)
+        assert reply.metadata.reply_to_message_id == "ask-1"

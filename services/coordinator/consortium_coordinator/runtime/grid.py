@@ -199,6 +199,10 @@ class NatsGrid(Grid):
         """Queue the news that a participant went offline."""
         self._inbox.put(("offline", participant_id))
 
+    def participant_back(self, participant_id: str) -> None:
+        """Queue the news that a participant is back within reach (see the hub)."""
+        self._inbox.put(("back", participant_id))
+
     # --- Flower's Grid ------------------------------------------------------------------------
     def set_run(self, run: Run) -> None:
         self._run = run
@@ -327,14 +331,30 @@ class NatsGrid(Grid):
             who = entry.participant_id if entry else f"node {meta.dst_node_id}"
             self._fail_pending(message_id, ErrorCode.NODE_UNAVAILABLE, f"{who} is offline")
             return message_id
+        self._send(entry.participant_id, message)
+        return message_id
+
+    def _send(self, participant_id: str, message: Message) -> None:
         buffers = encode_frame(
             message, {"job_id": self.job_id, "task": self.task, "run_config": self.run_config}
         )
-        sent = self._hub.send_from_thread(entry.participant_id, buffers)
-        self._record(entry.participant_id, "to_participant", message, buffers)
+        sent = self._hub.send_from_thread(participant_id, buffers)
+        self._record(participant_id, "to_participant", message, buffers)
         self._counters.bytes_sent += sent
         self.total_bytes_sent += sent
-        return message_id
+
+    def _send_again(self, participant_id: str) -> None:
+        """Send ``participant_id`` its unanswered messages again, under their own ids: one
+        may have been lost while it or the coordinator reconnected."""
+        for pending in list(self._pending.values()):
+            if pending.participant_id == participant_id:
+                log.info(
+                    "job %s: sending %s its %s message again (it may have been lost)",
+                    self.job_id,
+                    participant_id,
+                    pending.message.metadata.message_type,
+                )
+                self._send(participant_id, pending.message)
 
     def _record(
         self,
@@ -366,6 +386,8 @@ class NatsGrid(Grid):
         while True:
             if kind == "reply":
                 self._accept_reply(*payload)
+            elif kind == "back":
+                self._send_again(payload)
             else:
                 self._participant_gone(payload)
             try:

@@ -2,12 +2,20 @@
 
 Grids run in worker threads (a Flower ServerApp is synchronous); the hub lives on the event loop.
 A reply is routed by the job id in its envelope, so the loop never decodes a model.
+
+Core NATS delivers at most once: a frame published while the coordinator or a participant is
+reconnecting (NATS restarted, a network cut) may be lost. The hub therefore tells the Grids when
+a participant is back within reach: its first heartbeat after a gap longer than
+:data:`REJOIN_GAP_S`, or after the coordinator's own reconnection. A Grid then sends that
+participant its unanswered messages again (the participant answers a message it has already
+handled from its cache, without running it twice).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -33,6 +41,15 @@ class FrameSink(Protocol):
     def participant_offline(self, participant_id: str) -> None:
         """``participant_id`` stopped sending heartbeats."""
 
+    def participant_back(self, participant_id: str) -> None:
+        """``participant_id`` is within reach again after frames to or from it may have been
+        lost (a reconnection on either side)."""
+
+
+REJOIN_GAP_S = 2.5
+"""A heartbeat after a silence this long (participants beat every second) means the participant
+may have missed frames: it was away, or NATS was."""
+
 
 class NatsHub:
     """Owns subscriptions for replies and heartbeats and publishes frames for Grids."""
@@ -44,6 +61,9 @@ class NatsHub:
         self._sinks: dict[str, FrameSink] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._last_beat: dict[str, float] = {}
+        self._reconnects = 0
+        self._reconnected_at = 0.0
 
     async def start(self) -> None:
         """Subscribe and start the presence sweeper."""
@@ -87,6 +107,20 @@ class NatsHub:
             log.info("participant %s is %s", sender, "online" if beat.online else "offline")
             if not beat.online:
                 self._notify_offline(sender)
+        if beat.online:
+            self._note_heartbeat(sender)
+
+    def _note_heartbeat(self, participant_id: str) -> None:
+        now = time.monotonic()
+        reconnects = int(self.nc.stats.get("reconnects", 0))
+        if reconnects != self._reconnects:
+            self._reconnects, self._reconnected_at = reconnects, now
+        last = self._last_beat.get(participant_id)
+        self._last_beat[participant_id] = now
+        if last is not None and (now - last > REJOIN_GAP_S or last < self._reconnected_at):
+            log.info("participant %s is back within reach", participant_id)
+            for sink in list(self._sinks.values()):
+                sink.participant_back(participant_id)
 
     async def _on_reply(
         self, subject: str, frame: Sequence[memoryview] | bytes | bytearray
