@@ -1,8 +1,9 @@
 """The durable JetStream consumer that scores each round of each job.
 
 Rounds are few (one per job every few seconds at most), so messages are handled one at a time
-and acknowledged one by one after their result is committed: a crash before the ack gets the
-message again after ``ack_wait_s``, and the store's keys make that second write a no-op. A
+and acknowledged one by one after their result is committed (while one is scored, the consumer
+tells JetStream it is in progress): a crash before the ack gets the message again after
+``ack_wait_s``, and the store's keys make that second write a no-op. A
 round whose records are unusable (missing, malformed) is stored as unscored with the reason and
 acknowledged; a failure of Postgres or NATS is not acknowledged (negative ack with a delay), so
 the round is scored once they are back.
@@ -99,6 +100,7 @@ class RoundScorer:
             log.warning("skipped an event that is not one: %s", exc.errors()[:1])
             await msg.ack()
             return
+        working = asyncio.create_task(self._still_working(msg))
         try:
             if isinstance(event, JobCreated):
                 await self._job_created(event)
@@ -109,8 +111,21 @@ class RoundScorer:
             log.exception("job %s: event %s not handled yet", event.job_id, event.type)
             await msg.nak(delay=RETRY_DELAY_S)
             return
+        finally:
+            working.cancel()
         self.last_error = ""
         await msg.ack()
+
+    async def _still_working(self, msg: Msg) -> None:
+        """Tell JetStream the message is in hand every third of ``ack_wait_s``: a long round
+        (a big model, many coalitions) is not redelivered meanwhile, and a short ``ack_wait_s``
+        gets a round whose scorer died to another one soon."""
+        while True:
+            await asyncio.sleep(self._settings.ack_wait_s / 3)
+            try:
+                await msg.in_progress()
+            except Exception as exc:  # NATS away: the redelivery is harmless (keyed writes)
+                log.debug("in-progress not sent: %s", exc)
 
     async def _job_created(self, event: JobCreated) -> None:
         task = event.client_task or event.task

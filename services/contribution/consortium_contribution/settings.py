@@ -37,7 +37,9 @@ class ContributionServiceSettings(BaseSettings):
     checkpoint_bucket: str = "consortium-checkpoints"
     update_bucket: str = "consortium-updates"
     ack_wait_s: float = Field(
-        300.0, gt=0, description="a round not scored and acknowledged within this is redelivered"
+        30.0,
+        gt=0,
+        description="a round whose scorer stopped answering this long (crashed) is redelivered",
     )
     run_migrations: bool = Field(True, description="apply Alembic migrations at start-up")
 
