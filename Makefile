@@ -16,7 +16,7 @@ export OPENBLAS_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install up down status demo test bench lint clean
+.PHONY: install up down status demo test bench chaos lint clean
 
 CONSOLE := web/dist/index.html
 CONSOLE_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html \
@@ -64,6 +64,13 @@ test: install
 
 bench: install
 	$(PY) -m consortium_bench --bench $(BENCH)
+
+# About 10 minutes of random faults (SIGKILL of services, NATS, participants; Postgres crashes)
+# on a platform of its own under var/chaos, then the checks; writes var/bench/chaos.json.
+# CHAOS_ARGS="--duration 120 --participants 5 --seed 3" for a shorter or repeatable run.
+CHAOS_ARGS ?=
+chaos: install
+	$(VENV)/bin/consortium-chaos $(CHAOS_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -8,7 +8,6 @@ package: the platform's needs mutual TLS, which the machine's plain server does 
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 import shutil
@@ -80,46 +79,12 @@ def _debian_cluster_start() -> bool:
 
 
 def _private_cluster_start(var: Path, port: int) -> bool:
-    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
-    if not bins:
+    from .postgres import PostgresBinariesMissing, PrivatePostgres
+
+    try:
+        return PrivatePostgres(var / "postgres", port).start()
+    except PostgresBinariesMissing:
         return False
-    bindir = Path(bins[-1])
-    data = var / "postgres"
-    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if not (data / "PG_VERSION").exists():
-        data.mkdir(parents=True, exist_ok=True)
-        if as_postgres:
-            shutil.chown(data, "postgres", "postgres")
-        subprocess.run(
-            [
-                *as_postgres,
-                str(bindir / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                "postgres",
-                "--auth=trust",
-            ],
-            check=True,
-            capture_output=True,
-        )
-    logfile = data / "server.log"
-    subprocess.run(
-        [
-            *as_postgres,
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(logfile),
-            "-o",
-            f"-c listen_addresses=127.0.0.1 -c port={port} -k {data}",
-            "start",
-        ],
-        check=False,
-        capture_output=True,
-    )
-    return wait_for_port("127.0.0.1", port, 30)
 
 
 def ensure_postgres(var: Path, *, port: int = 5432) -> str:

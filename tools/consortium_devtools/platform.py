@@ -67,6 +67,7 @@ class Platform:
         self.contribution_port = int(os.environ.get("CONSORTIUM_CONTRIBUTION_PORT", "8703"))
         self.gateway_port = int(os.environ.get("CONSORTIUM_GATEWAY_PORT", "8443"))
         self.nats_port = int(os.environ.get("CONSORTIUM_NATS_PORT", "4223"))
+        self.postgres_port = int(os.environ.get("CONSORTIUM_POSTGRES_PORT", "5432"))
         self.database = os.environ.get("CONSORTIUM_PLATFORM_DATABASE", "consortium")
         self.console_dir = Path(
             os.environ.get("CONSORTIUM_GATEWAY_CONSOLE_DIR", str(root / "web" / "dist"))
@@ -254,8 +255,8 @@ class Platform:
         """Start everything that is not running yet; return the endpoints."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        pg = ensure_postgres(self.var)
-        database_url = pg.replace("postgresql://", "postgresql+asyncpg://") + f"/{self.database}"
+        ensure_postgres(self.var, port=self.postgres_port)
+        database_url = self.database_url
         pki = prepare_platform_pki(self.var / "pki")
         nats_url = self._start_nats(pki)
         for service in self.services(database_url=database_url, nats_url=nats_url, pki=pki):
@@ -281,6 +282,25 @@ class Platform:
         }
         (self.run_dir / "endpoints.json").write_text(json.dumps(endpoints, indent=2) + "\n")
         return endpoints
+
+    @property
+    def database_url(self) -> str:
+        """The services' database (SQLAlchemy URL, asyncpg driver)."""
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.postgres_port}/{self.database}"
+
+    def start(self, name: str) -> None:
+        """Start one process of a platform that is up again (``nats`` or a service), after it
+        stopped or crashed; waits until it is healthy."""
+        pki = prepare_platform_pki(self.var / "pki")
+        if name == "nats":
+            self._start_nats(pki)
+            return
+        nats_url = f"tls://127.0.0.1:{self.nats_port}"
+        services = self.services(database_url=self.database_url, nats_url=nats_url, pki=pki)
+        by_name = {service.name: service for service in services}
+        if name not in by_name:
+            raise RuntimeError(f"unknown process {name!r}; known: nats, {', '.join(by_name)}")
+        self._start(by_name[name])
 
     def _start(self, service: Service) -> None:
         health = service.health_url
