@@ -24,6 +24,7 @@ from consortium_core.contracts.events import (
 from consortium_core.contracts.objects import checkpoint_object
 from consortium_core.contribution import ContributionSettings
 from consortium_core.errors import ConsortiumError
+from consortium_service.durable_publish import publish_until_stored
 from consortium_service.events_stream import ensure_events_stream
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -150,8 +151,14 @@ class RoundScorer:
                 log.warning("job %s: task %s cannot be scored: %s", event.job_id, task, exc)
 
     async def _round_completed(self, event: RoundCompleted) -> None:
-        if await self._store.has_round(event.job_id, event.round):
-            return  # a redelivery of a round already stored
+        stored = await self._store.stored_round(event.job_id, event.round)
+        if stored is not None:
+            # a redelivery of a round already stored: its event may not have been published
+            # (NATS went away between the two), so publish it again; its id keeps it once
+            await self._publish_scored(
+                event, stored.method, stored.scored, stored.values, stored.reason
+            )
+            return
         job = await self._store.job(event.job_id)
         if job is None:
             log.warning("job %s: round %d before its job_created", event.job_id, event.round)
@@ -193,20 +200,37 @@ class RoundScorer:
         """Store the round, then publish it on the job's events (deduplicated by its id: a
         redelivered round publishes nothing twice)."""
         await self._store.record_round(event.job_id, event.round, method, score, reason)
-        scored = ContributionsScored(
+        values = score.values if score is not None else {}
+        await self._publish_scored(event, method, score is not None, values, reason)
+
+    async def _publish_scored(
+        self,
+        event: RoundCompleted,
+        method: str,
+        scored: bool,
+        values: dict[str, float],
+        reason: str,
+    ) -> None:
+        """Publish the round's ``contributions_scored`` event under its fixed id, retrying
+        while NATS is away; raises if it was not stored, so the round is redelivered."""
+        message = ContributionsScored(
             id=f"contributions-{event.job_id}-{event.round}"[:64],
             job_id=event.job_id,
             round=event.round,
             method=method,
-            scored=score is not None,
-            values=score.values if score is not None else {},
+            scored=scored,
+            values=values,
             reason=reason,
         )
-        await self._nc.jetstream().publish(
-            subjects.job_event(event.job_id, scored.type),
-            scored.model_dump_json().encode(),
-            headers={"Nats-Msg-Id": scored.id},
+        stored = await publish_until_stored(
+            self._nc.jetstream(),
+            subjects.job_event(event.job_id, message.type),
+            message.model_dump_json().encode(),
+            msg_id=message.id,
+            what=f"event {message.type} of job {event.job_id} round {event.round}",
         )
+        if not stored:
+            raise ConsortiumError(f"round {event.round}'s {message.type} event not published")
 
     @staticmethod
     async def _bucket(js: object, name: str) -> object:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -14,7 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from .db.models import ContributionJob, ContributionRound, ContributionValue
 from .scoring import RoundScore
 
-__all__ = ["ContributionStore", "ledger_csv"]
+__all__ = ["ContributionStore", "StoredRound", "ledger_csv"]
+
+
+@dataclass(frozen=True)
+class StoredRound:
+    """A round as stored: its estimator, whether it was scored, the values or the reason."""
+
+    method: str
+    scored: bool
+    values: dict[str, float]
+    reason: str
 
 
 class ContributionStore:
@@ -35,9 +46,23 @@ class ContributionStore:
         async with self._sessions() as session:
             return await session.get(ContributionJob, job_id)
 
-    async def has_round(self, job_id: str, number: int) -> bool:
+    async def stored_round(self, job_id: str, number: int) -> StoredRound | None:
+        """What was stored for a round (to publish its event again), or None."""
         async with self._sessions() as session:
-            return await session.get(ContributionRound, (job_id, number)) is not None
+            row = await session.get(ContributionRound, (job_id, number))
+            if row is None:
+                return None
+            values = await session.execute(
+                select(ContributionValue.participant, ContributionValue.value).where(
+                    ContributionValue.job_id == job_id, ContributionValue.round == number
+                )
+            )
+            return StoredRound(
+                method=row.method,
+                scored=row.scored,
+                values={participant: value for participant, value in values.all()},
+                reason=row.reason,
+            )
 
     async def record_round(
         self,
