@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
+from consortium_core.contracts.node_config import IDENTITY_HOME
 from consortium_core.errors import ConsortiumError
 
 from .settings import ClientSettings
@@ -222,7 +223,11 @@ def _run(args: argparse.Namespace, settings: ClientSettings) -> int:
         nats_url=nats_url,
         apps=apps,
         node_config=node_config,
-        runtime_node_config=ledger.to_node_config(),
+        runtime_node_config={
+            **ledger.to_node_config(),
+            # he-ckks jobs receive their secret key sealed for this identity's certificate
+            **({IDENTITY_HOME: str(identity.home)} if identity is not None else {}),
+        },
         heartbeat_s=settings.heartbeat_s,
         tls=tls,
     )

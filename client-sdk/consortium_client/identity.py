@@ -30,6 +30,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from consortium_core.contracts.node_config import (
+    IDENTITY_CA_FILE,
+    IDENTITY_CERT_FILE,
+    IDENTITY_KEY_FILE,
+)
 from consortium_core.errors import ConsortiumError
 from consortium_core.subjects import check_participant_id
 from cryptography import x509
@@ -74,9 +79,9 @@ __all__ = [
     "write_identity",
 ]
 
-KEY_FILE = "key.pem"
-CERT_FILE = "cert.pem"
-CA_FILE = "ca.pem"
+KEY_FILE = IDENTITY_KEY_FILE
+CERT_FILE = IDENTITY_CERT_FILE
+CA_FILE = IDENTITY_CA_FILE
 IDENTITY_FILE = "identity.json"
 DEFAULT_RENEWAL_FRACTION = 2 / 3
 _IDENTITY_VERSION = 1

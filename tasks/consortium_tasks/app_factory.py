@@ -22,11 +22,12 @@ from consortium_core.asynchronous import check_async_job
 from consortium_core.compression import CompressionSettings
 from consortium_core.contracts.node_config import JOB_ID as JOB_ID_KEY
 from consortium_core.fair_sampling import FairSampling, parse_min_participation
+from consortium_core.homomorphic import HomomorphicSettings
 from consortium_core.privacy import PrivacyLedger, missing_spend
 from consortium_core.privacy.central_dp import UNIT_WEIGHT_KEY, CentralDPSettings
 from consortium_core.privacy.errors import UnaccountedTrainingRefused
 from consortium_core.resume import RoundOffset, resume_point
-from consortium_core.rounds import StopTraining
+from consortium_core.rounds import StopTraining, notify_round_end
 from consortium_core.secure_aggregation import SecureAggregationSettings
 from consortium_core.secure_aggregation.client import is_secure_aggregation_message, secure_train
 from consortium_core.secure_aggregation.server import run_secure_rounds
@@ -53,6 +54,16 @@ from .compression_strategy import CompressionStrategy
 from .data import load_test_set
 from .early_stopping import EarlyStopping
 from .errors import TaskError
+from .homomorphic.participant import answer_key_setup, decrypt_state, train_encrypted
+from .homomorphic.protocol import (
+    CHECKPOINT_PREFIX,
+    EVALUATE_ACTION,
+    KEYS_ACTION,
+    MODEL_RECORD,
+    EncryptedModel,
+    carries_encrypted_model,
+)
+from .homomorphic.server import run_encrypted_rounds
 from .local_training import train_locally
 from .membership import balanced_sample, loss_threshold_audit
 from .models import build_seeded
@@ -126,8 +137,10 @@ def make_client_app(
 
     @app.train(mods=[compression_mod])  # a no-op unless the job sets compression.*
     def train(msg: Message, context: Context) -> Message:
-        """Train the received global model; reply with the new weights (or, under SecAgg+,
-        answer the protocol's stage, masking the update)."""
+        """Train the received global model; reply with the new weights (under SecAgg+, answer
+        the protocol's stage, masking the update; under he-ckks, encrypted)."""
+        if carries_encrypted_model(msg):
+            return train_encrypted(msg, context, fit, build_model().state_dict())
         if is_secure_aggregation_message(msg):
             return secure_train(msg, context, fit_nameless)
         clipping_mod = CLIENT_CLIPPING_MODS.get(str(context.run_config.get("central-dp", "")))
@@ -146,12 +159,33 @@ def make_client_app(
         )
         return Message(content=content, reply_to=msg)
 
+    def received_state(msg: Message, context: Context) -> Mapping[str, torch.Tensor]:
+        """The model a message carries: in the clear, or encrypted under a he-ckks job's key."""
+        if carries_encrypted_model(msg):
+            return decrypt_state(msg, context, build_model().state_dict())
+        return msg.content["arrays"].to_torch_state_dict()
+
+    @app.query(KEYS_ACTION)
+    def key_setup(msg: Message, context: Context) -> Message:
+        """A he-ckks job's key setup: show the certificate, deal or install the job's key."""
+        return answer_key_setup(msg, context)
+
+    @app.query(EVALUATE_ACTION)
+    def evaluate_encrypted(msg: Message, context: Context) -> Message:
+        """Decrypt a he-ckks job's global model and score it on the task's public held-out
+        test set (the coordinator cannot: it holds the model encrypted)."""
+        model = build_model()
+        model.load_state_dict(received_state(msg, context))
+        result = evaluate_model(model, *load_test_set(task.name))
+        metrics = MetricRecord({"accuracy": result.accuracy, "loss": result.loss})
+        return Message(RecordDict({"metrics": metrics}), reply_to=msg)
+
     @app.query(MEMBERSHIP_AUDIT_ACTION)
     def membership(msg: Message, context: Context) -> Message:
         """Attack the final model with this participant's own data as members and the task's
         public held-out set as non-members; only the attack's numbers leave."""
         model = build_model()
-        model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
+        model.load_state_dict(received_state(msg, context))
         members, non_members = balanced_sample(
             local_data(context)[0], load_test_set(task.name), seed=0
         )
@@ -181,7 +215,7 @@ def make_client_app(
         """Fine-tune the final model on this participant's data; only the accuracies of the
         global and the personalized model on its local slice leave."""
         model = build_model()
-        model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
+        model.load_state_dict(received_state(msg, context))
         training, held_out = local_data(context)
         settings = PersonalizationSettings.from_run_config(context.run_config)
         if held_out is None or settings.epochs == 0:
@@ -246,9 +280,15 @@ def _after_training(grid: Grid, arrays: ArrayRecord, run_config: Mapping[str, An
 
 
 def _ask_everyone(grid: Grid, arrays: ArrayRecord, action: str) -> None:
+    encrypted = any(name.startswith(CHECKPOINT_PREFIX) for name in arrays)
+    content = (
+        RecordDict({MODEL_RECORD: EncryptedModel.from_arrays(arrays).to_record()})
+        if encrypted  # a he-ckks job's model: only participants can decrypt it
+        else RecordDict({"arrays": arrays})
+    )
     messages = [
         Message(
-            content=RecordDict({"arrays": arrays}),
+            content=content,
             dst_node_id=node_id,
             message_type=f"{MessageType.QUERY}.{action}",
         )
@@ -267,9 +307,14 @@ def make_server_app(task: TaskSpec, build_model: ModelFactory) -> ServerApp:
         """Run federated training, scoring the global model on the held-out test set."""
         settings = ServerSettings.from_run_config(context.run_config)
         secure = SecureAggregationSettings.from_run_config(context.run_config)
+        encrypted = HomomorphicSettings.from_run_config(context.run_config)
         resume = resume_point(context.state)  # the coordinator restarted mid-job
-        if resume is not None and (secure is not None or check_async_job(context.run_config)):
-            raise TaskError("SecAgg+ and FedAsync/FedBuff jobs cannot resume after a restart")
+        if resume is not None and (
+            secure is not None or encrypted is not None or check_async_job(context.run_config)
+        ):
+            raise TaskError(
+                "SecAgg+, he-ckks and FedAsync/FedBuff jobs cannot resume after a restart"
+            )
         offset = resume.server_round if resume is not None else 0
         initial = (
             resume.arrays
@@ -295,7 +340,27 @@ def make_server_app(task: TaskSpec, build_model: ModelFactory) -> ServerApp:
         if offset:
             settings = replace(settings, num_rounds=max(0, settings.num_rounds - offset))
         try:
-            _train(grid, context, settings, secure, initial, train_config, evaluate_fn, offset)
+            if encrypted is not None:  # the coordinator never sees the model in the clear
+                evaluate_fn(0, initial)  # the public initial model, as Strategy.start does
+
+                def on_round(server_round: int, arrays: ArrayRecord, metrics: dict) -> None:
+                    notify_round_end(grid, server_round, arrays, metrics)
+                    latest[0] = arrays
+                    if stopper is not None:
+                        stopper.check(server_round, float(metrics["loss"]))
+
+                run_encrypted_rounds(
+                    grid,
+                    settings=encrypted,
+                    initial=initial,
+                    num_rounds=settings.num_rounds,
+                    min_participants=settings.min_participants,
+                    fraction_train=settings.fraction_train,
+                    train_config=train_config,
+                    on_round=on_round,
+                )
+            else:
+                _train(grid, context, settings, secure, initial, train_config, evaluate_fn, offset)
         except StopTraining:
             _after_training(grid, latest[0], context.run_config)
             raise

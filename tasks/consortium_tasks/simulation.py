@@ -212,6 +212,7 @@ def simulate(
     server_app: ServerApp | None = None,
     partition_delays: Mapping[int, float] | None = None,
     client_app: ClientApp | None = None,
+    per_node_options: Sequence[Mapping[str, Any]] | None = None,
 ) -> InProcessGrid:
     """Run built-in task ``task_name`` with simulated participants; return the Grid, with the
     held-out metrics per round and what every participant reported.
@@ -220,7 +221,9 @@ def simulate(
     ``server_app`` replaces the task's own ServerApp (a variant that starts from another model)
     and ``client_app`` its ClientApp (one with simulated attackers, for instance);
     ``partition_delays`` makes the replies of those partitions' nodes ready that many seconds
-    late (stragglers, see :class:`InProcessGrid`).
+    late (stragglers, see :class:`InProcessGrid`); ``per_node_options[i]`` is added to
+    partition ``i``'s node config only (an identity folder each, for ``he-ckks`` jobs: see
+    :func:`consortium_tasks.homomorphic.identities.make_identities`).
     """
     spec = get_task(task_name)
     node_configs = [
@@ -230,6 +233,7 @@ def simulate(
             "partition": partitioner_spec,
             "seed": seed,
             **(node_options or {}),
+            **(per_node_options[partition_id] if per_node_options else {}),
         }
         for partition_id in range(num_partitions)
     ]

@@ -111,13 +111,14 @@ def test_participant_is_confined_to_its_own_subjects(tls_nats: TlsNats) -> None:
         own = await alice.subscribe(subjects.inbox("alice"))
         await alice.subscribe(subjects.inbox("bob"), cb=alice_sees)
         await service.subscribe(subjects.reply("bob"), cb=service_sees)
+        await alice.flush()  # the server holds alice's subscriptions before anyone publishes
         await service.flush()
         await alice.publish(subjects.reply("bob"), b"forged")
         await alice.publish(subjects.reply("alice"), b"mine")
         await service.publish(subjects.inbox("bob"), b"for bob")
         await service.publish(subjects.inbox("alice"), b"for alice")
         await asyncio.sleep(0.5)
-        mine = await own.next_msg(timeout=2)
+        mine = await own.next_msg(timeout=10)
         await alice.close()
         await service.close()
         assert mine.data == b"for alice"

@@ -4,7 +4,8 @@ Built from what the coordinator recorded: the job's run config, each round's per
 ``dp_*`` metrics and failures, and the participants' membership-inference audits of the final
 model. Per participant it gives the inputs of its DP-SGD over the whole job (noise multiplier,
 Poisson sample rate, steps; one row per distinct setting in ``history``) and the epsilon they
-give by the PRV and RDP accountants, so anyone can recompute it with Opacus.
+give by the PRV and RDP accountants, so anyone can recompute it with Opacus. It also says how
+updates were aggregated (``plain``, ``secagg+`` or ``he-ckks``) and so what the coordinator saw.
 
 >>> rounds = [RoundRecord(number=n, participant_metrics={"h1": {
 ...     "dp_noise_multiplier": 1.0, "dp_sample_rate": 0.05, "dp_steps": 10, "dp_delta": 1e-5}})
@@ -15,6 +16,14 @@ give by the PRV and RDP accountants, so anyone can recompute it with Opacus.
 (True, False, 20)
 >>> report.participants["h1"].epsilon == report.epsilon_max
 True
+>>> report.aggregation, report.server_saw
+('plain', "each participant's model update in the clear")
+>>> he = build_privacy_report(job_id="j2", run_config={"aggregation": "he-ckks"}, rounds=[],
+...                           homomorphic_settings={"poly_modulus_degree": 8192})
+>>> he.aggregation, he.secure_aggregation, he.homomorphic_settings
+('he-ckks', False, {'poly_modulus_degree': 8192})
+>>> he.server_saw.startswith("only CKKS ciphertexts")
+True
 """
 
 from __future__ import annotations
@@ -24,11 +33,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..homomorphic.settings import HE_CKKS, SECAGG, aggregation_of
+from ..secure_aggregation import SECURE_AGGREGATION_KEY
 from .accounting import composed_epsilon
 from .central_dp import CentralDPSettings
 from .job_budget import JobBudget, missing_spend
 
 __all__ = [
+    "SERVER_SAW",
     "BudgetReport",
     "CentralDPReport",
     "MembershipReport",
@@ -48,6 +60,12 @@ CENTRAL_MECHANISM = (
     "each participant's update clipped, Gaussian noise of std noise_multiplier x clip / "
     "min-participants added to the equally weighted average, every round"
 )
+SERVER_SAW = {
+    "plain": "each participant's model update in the clear",
+    SECAGG: "only the sum of the participants' masked updates, never one participant's update",
+    HE_CKKS: "only CKKS ciphertexts: each update and the global model stayed encrypted under a "
+    "key that only participants hold",
+}
 RECOMPUTE = (
     "For each participant: opacus.accountants.PRVAccountant() (or RDPAccountant()); set its "
     "history to [(noise_multiplier, sample_rate, steps), ...] from `history`; "
@@ -133,8 +151,13 @@ class PrivacyReport(BaseModel):
     accountant: str = REPORT_ACCOUNTANT
     delta: float | None
     epsilon_max: float | None
-    secure_aggregation: bool
+    aggregation: str = Field(description="plain, secagg+ or he-ckks")
+    server_saw: str = Field(description="what the coordinator saw of the participants' updates")
+    secure_aggregation: bool = Field(description="true for SecAgg+ only")
     secure_aggregation_settings: dict[str, Any] | None = None
+    homomorphic_settings: dict[str, Any] | None = Field(
+        default=None, description="the CKKS parameters of a he-ckks job"
+    )
     budget: BudgetReport | None = None
     central_dp: CentralDPReport | None = None
     participants: dict[str, ParticipantPrivacy] = Field(default_factory=dict)
@@ -152,8 +175,10 @@ def build_privacy_report(
     status: str = "",
     reason: str = "",
     secure_aggregation_settings: Mapping[str, Any] | None = None,
+    homomorphic_settings: Mapping[str, Any] | None = None,
 ) -> PrivacyReport:
     """The report of one job from what the coordinator recorded."""
+    aggregation = _aggregation(run_config, secure=secure_aggregation_settings is not None)
     histories: dict[str, list[tuple[float, float, int]]] = {}
     deltas: dict[str, float] = {}
     refusals = []
@@ -193,8 +218,11 @@ def build_privacy_report(
         delta=next(iter(deltas.values()), None if central is None else central.delta),
         epsilon_max=epsilon_max,
         central_dp=central,
-        secure_aggregation=secure_aggregation_settings is not None,
+        aggregation=aggregation,
+        server_saw=SERVER_SAW[aggregation],
+        secure_aggregation=aggregation == SECAGG,
         secure_aggregation_settings=dict(secure_aggregation_settings or {}) or None,
+        homomorphic_settings=dict(homomorphic_settings or {}) or None,
         budget=None
         if budget is None
         else BudgetReport(
@@ -208,6 +236,12 @@ def build_privacy_report(
         refusals=refusals,
         membership_inference=_membership(audits or {}),
     )
+
+
+def _aggregation(run_config: Mapping[str, Any], *, secure: bool) -> str:
+    """``aggregation_of`` the run config, with ``secure-aggregation = true`` read as SecAgg+."""
+    flag = str(run_config.get(SECURE_AGGREGATION_KEY, False)).strip().lower()
+    return SECAGG if secure or flag in ("true", "1", "yes") else aggregation_of(run_config)
 
 
 def _central(

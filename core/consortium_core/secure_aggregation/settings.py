@@ -1,6 +1,7 @@
 """A job's SecAgg+ settings, from its run config, checked before the job starts.
 
-Run config keys: ``secure-aggregation`` (bool, off by default) and, all optional,
+Run config keys: ``secure-aggregation`` (bool, off by default; ``aggregation = "secagg+"``
+turns it on too) and, all optional,
 ``secagg-num-shares`` (an odd integer >= 3, or a fraction of the sampled participants; default
 1.0 = every participant holds a share of every other's secrets), ``secagg-reconstruction-threshold``
 (an integer >= 2 below the number of shares, or a fraction of them; default 0.7),
@@ -36,6 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..homomorphic.settings import SECAGG, aggregation_of
 from .errors import SecureAggregationConfigError
 
 __all__ = ["MODULUS_RANGE", "SECURE_AGGREGATION_KEY", "SecureAggregationSettings"]
@@ -60,7 +62,8 @@ class SecureAggregationSettings:
     def from_run_config(cls, run_config: Mapping[str, Any]) -> SecureAggregationSettings | None:
         """The settings when ``secure-aggregation`` is on, else None; bad values raise
         :class:`SecureAggregationConfigError` naming every problem."""
-        if not _flag(run_config.get(SECURE_AGGREGATION_KEY, False)):
+        chosen = aggregation_of(run_config) == SECAGG  # aggregation = "secagg+" says the same
+        if not (_flag(run_config.get(SECURE_AGGREGATION_KEY, False)) or chosen):
             unused = sorted(k for k in run_config if k.startswith(_PREFIX))
             if unused:
                 raise SecureAggregationConfigError(

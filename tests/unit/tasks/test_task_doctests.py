@@ -13,6 +13,8 @@ MODULES = [
     "consortium_tasks.data",
     "consortium_tasks.datasets",
     "consortium_tasks.early_stopping",
+    "consortium_tasks.homomorphic.identities",
+    "consortium_tasks.homomorphic.protocol",
     "consortium_tasks.local_training",
     "consortium_tasks.membership",
     "consortium_tasks.models",

@@ -10,6 +10,7 @@ from consortium_core.compression import CompressionSettings
 from consortium_core.contribution import ContributionSettings
 from consortium_core.errors import ConsortiumError, UnknownNameError
 from consortium_core.fair_sampling import parse_min_participation
+from consortium_core.homomorphic import HomomorphicSettings
 from consortium_core.privacy.central_dp import CentralDPSettings
 from consortium_core.privacy.job_budget import JobBudget
 from consortium_core.secure_aggregation import SecureAggregationSettings
@@ -87,6 +88,7 @@ def _check_privacy(run_config: dict[str, Any]) -> None:
     for anyone."""
     try:
         secure = SecureAggregationSettings.from_run_config(run_config)
+        HomomorphicSettings.from_run_config(run_config)  # he-ckks: refuses what cannot work
         JobBudget.from_run_config(run_config)
         EarlyStopping.from_run_config(run_config)
         central = CentralDPSettings.from_run_config(run_config)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from html import escape
+from typing import Any
 
+from consortium_core.homomorphic import HomomorphicSettings
 from consortium_core.privacy.report import PrivacyReport, RoundRecord, build_privacy_report
 from consortium_core.secure_aggregation import SecureAggregationSettings
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +22,7 @@ async def load_privacy_report(session: AsyncSession, job_id: str) -> PrivacyRepo
     job = await store.get_job(session, job_id)
     rounds = await store.list_rounds(session, job_id)
     secure = SecureAggregationSettings.from_run_config(job.run_config)
+    homomorphic = HomomorphicSettings.from_run_config(job.run_config)
     return build_privacy_report(
         job_id=job.id,
         run_config=job.run_config,
@@ -32,7 +36,19 @@ async def load_privacy_report(session: AsyncSession, job_id: str) -> PrivacyRepo
         status=job.status,
         reason=job.reason,
         secure_aggregation_settings=None if secure is None else asdict(secure),
+        homomorphic_settings=None if homomorphic is None else asdict(homomorphic),
     )
+
+
+_AGGREGATION_NAMES = {
+    "plain": "plain (no secure aggregation)",
+    "secagg+": "SecAgg+ (secure aggregation)",
+    "he-ckks": "homomorphic encryption (CKKS)",
+}
+
+
+def _settings(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{escape(k)}={escape(str(v))}" for k, v in values.items())
 
 
 def _number(value: float | None, digits: int = 4) -> str:
@@ -88,10 +104,10 @@ def render_privacy_page(report: PrivacyReport) -> str:
     )
     secure = "on" if report.secure_aggregation else "off"
     if report.secure_aggregation_settings:
-        settings = ", ".join(
-            f"{escape(k)}={escape(str(v))}" for k, v in report.secure_aggregation_settings.items()
-        )
-        secure += f" (SecAgg+: {settings})"
+        secure += f" (SecAgg+: {_settings(report.secure_aggregation_settings)})"
+    aggregation = escape(_AGGREGATION_NAMES.get(report.aggregation, report.aggregation))
+    if report.homomorphic_settings:
+        aggregation += f" ({_settings(report.homomorphic_settings)})"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Privacy report - job {escape(report.job_id)}</title>
@@ -106,6 +122,8 @@ th {{ background: #f3f3f3; }} dt {{ font-weight: bold; margin-top: .6rem; }}
 <dt>Differential privacy</dt><dd>{dp}</dd>
 <dt>Largest epsilon of any participant</dt><dd>{largest}</dd>
 <dt>Central DP</dt><dd>{central}</dd>
+<dt>Aggregation</dt><dd>{aggregation}</dd>
+<dt>What the coordinator saw</dt><dd>{escape(report.server_saw)}</dd>
 <dt>Secure aggregation</dt><dd>{secure}</dd>
 <dt>Job budget</dt><dd>{budget}</dd>
 <dt>Measured risk</dt><dd>{mia_text}</dd>

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from consortium_core.contracts.audit import Direction
 from consortium_core.contribution import ContributionSettings
 from consortium_core.errors import InvalidUpdateError, WireFormatError
+from consortium_core.homomorphic import MODEL_RECORD, HomomorphicSettings
 from consortium_core.privacy.job_budget import BudgetTracker, JobBudget, missing_spend
 from consortium_core.rounds import StopTraining
 from consortium_core.secure_aggregation import SecureAggregationSettings
@@ -169,7 +170,11 @@ class NatsGrid(Grid):
         self.task = task
         self.run_config = dict(run_config)
         self.min_participants = min_participants
-        self.secure_aggregation = SecureAggregationSettings.from_run_config(run_config) is not None
+        # SecAgg+ and he-ckks: the server must never take one participant's update in the clear
+        self.secure_aggregation = (
+            SecureAggregationSettings.from_run_config(run_config) is not None
+            or HomomorphicSettings.from_run_config(run_config) is not None
+        )
         self.contributions = ContributionSettings.from_run_config(run_config)
         budget = JobBudget.from_run_config(run_config)
         self.budget = BudgetTracker(budget) if budget is not None else None
@@ -466,7 +471,9 @@ class NatsGrid(Grid):
     def _problem_with(self, sent: Message, reply: Message) -> str | None:
         if sent.metadata.message_type != MessageType.TRAIN or not sent.has_content():
             return None
-        trains = any(len(record) for record in sent.content.array_records.values())
+        trains = any(len(record) for record in sent.content.array_records.values()) or (
+            MODEL_RECORD in sent.content.config_records  # a he-ckks job's encrypted model
+        )
         if trains and self.budget is not None:
             missing = missing_spend(_scalar_metrics(reply))
             if missing is not None:
