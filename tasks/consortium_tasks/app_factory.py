@@ -63,7 +63,7 @@ from .homomorphic.protocol import (
     EncryptedModel,
     carries_encrypted_model,
 )
-from .homomorphic.server import run_encrypted_rounds
+from .homomorphic.server import JobKeys, run_encrypted_rounds
 from .local_training import train_locally
 from .membership import balanced_sample, loss_threshold_audit
 from .models import build_seeded
@@ -269,17 +269,23 @@ def _charge_ledger(
     return {"ledger_epsilon_spent": charge.spent, "ledger_epsilon_remaining": charge.remaining}
 
 
-def _after_training(grid: Grid, arrays: ArrayRecord, run_config: Mapping[str, Any]) -> None:
+def _after_training(
+    grid: Grid, arrays: ArrayRecord, run_config: Mapping[str, Any], keys: JobKeys | None = None
+) -> None:
     """Ask every participant about the final model: to attack it (``membership-audit``, on by
     default) and to personalize it (``personalize-epochs``); the runtime keeps their answers
-    for the job's privacy and personalization reports."""
+    for the job's privacy and personalization reports. In a he-ckks job (``keys``), every
+    participant that holds the job's key: the others could not decrypt the model."""
+    nodes = sorted(set(grid.get_node_ids()) & keys.holders) if keys is not None else None
     if str(run_config.get("membership-audit", True)).lower() not in ("false", "0", "no"):
-        _ask_everyone(grid, arrays, MEMBERSHIP_AUDIT_ACTION)
+        _ask_everyone(grid, arrays, MEMBERSHIP_AUDIT_ACTION, nodes)
     if PersonalizationSettings.from_run_config(run_config).epochs > 0:
-        _ask_everyone(grid, arrays, PERSONALIZE_ACTION)
+        _ask_everyone(grid, arrays, PERSONALIZE_ACTION, nodes)
 
 
-def _ask_everyone(grid: Grid, arrays: ArrayRecord, action: str) -> None:
+def _ask_everyone(
+    grid: Grid, arrays: ArrayRecord, action: str, nodes: list[int] | None = None
+) -> None:
     encrypted = any(name.startswith(CHECKPOINT_PREFIX) for name in arrays)
     content = (
         RecordDict({MODEL_RECORD: EncryptedModel.from_arrays(arrays).to_record()})
@@ -292,7 +298,7 @@ def _ask_everyone(grid: Grid, arrays: ArrayRecord, action: str) -> None:
             dst_node_id=node_id,
             message_type=f"{MessageType.QUERY}.{action}",
         )
-        for node_id in grid.get_node_ids()
+        for node_id in (grid.get_node_ids() if nodes is None else nodes)
     ]
     if messages:
         grid.send_and_receive(messages, timeout=FINAL_QUERY_TIMEOUT_S)
@@ -339,8 +345,9 @@ def make_server_app(task: TaskSpec, build_model: ModelFactory) -> ServerApp:
 
         if offset:
             settings = replace(settings, num_rounds=max(0, settings.num_rounds - offset))
+        keys = JobKeys(encrypted) if encrypted is not None else None
         try:
-            if encrypted is not None:  # the coordinator never sees the model in the clear
+            if keys is not None:  # the coordinator never sees the model in the clear
                 evaluate_fn(0, initial)  # the public initial model, as Strategy.start does
 
                 def on_round(server_round: int, arrays: ArrayRecord, metrics: dict) -> None:
@@ -349,9 +356,12 @@ def make_server_app(task: TaskSpec, build_model: ModelFactory) -> ServerApp:
                     if stopper is not None:
                         stopper.check(server_round, float(metrics["loss"]))
 
+                if settings.strategy == "FedProx":  # FedProx's term is the participants' part
+                    mu = float(settings.strategy_options.get("proximal_mu", 0.0))
+                    train_config["proximal-mu"] = mu
                 run_encrypted_rounds(
                     grid,
-                    settings=encrypted,
+                    keys=keys,
                     initial=initial,
                     num_rounds=settings.num_rounds,
                     min_participants=settings.min_participants,
@@ -362,9 +372,9 @@ def make_server_app(task: TaskSpec, build_model: ModelFactory) -> ServerApp:
             else:
                 _train(grid, context, settings, secure, initial, train_config, evaluate_fn, offset)
         except StopTraining:
-            _after_training(grid, latest[0], context.run_config)
+            _after_training(grid, latest[0], context.run_config, keys)
             raise
-        _after_training(grid, latest[0], context.run_config)
+        _after_training(grid, latest[0], context.run_config, keys)
 
     def _train(
         grid: Grid,

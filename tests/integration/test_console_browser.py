@@ -9,22 +9,17 @@ under var/screenshots/.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
-from consortium_devtools.enrollment import OperatorSession
 from consortium_devtools.hospitals import start_hospitals, wait_online
-from consortium_devtools.infra import free_port
 from consortium_devtools.platform import Platform
 from support.console import WEB, chromium_binary, missing_for_browser_tests, spki_pin
+from support.own_platform import operator_for, own_platform
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -38,54 +33,18 @@ def platform(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Ite
     missing = missing_for_browser_tests()
     if missing:
         pytest.skip(missing)
-    root = tmp_path_factory.mktemp("platform")
-    database = f"consortium_console_test_{os.getpid()}"
-    env = {
-        "CONSORTIUM_COORDINATOR_PORT": str(free_port()),
-        "CONSORTIUM_REGISTRY_PORT": str(free_port()),
-        "CONSORTIUM_METRICS_PORT": str(free_port()),
-        "CONSORTIUM_CONTRIBUTION_PORT": str(free_port()),
-        "CONSORTIUM_GATEWAY_PORT": str(free_port()),
-        "CONSORTIUM_NATS_PORT": str(free_port()),
-        "CONSORTIUM_PLATFORM_DATABASE": database,
-        "CONSORTIUM_GATEWAY_CONSOLE_DIR": str(WEB / "dist"),
-    }
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)  # Platform reads its ports here; the services inherit them
-    command = [str(Path(sys.executable).parent / "consortium-platform"), "--root", str(root)]
-    try:
-        up = subprocess.run([*command[:1], "up", *command[1:]], capture_output=True, text=True)
-        platform = Platform(root)
-        if up.returncode != 0:
-            logs = "\n".join(p.read_text()[-2000:] for p in platform.log_dir.glob("*.log"))
-            pytest.fail(f"consortium-platform up failed: {up.stderr}\n{logs}")
+    with own_platform(
+        tmp_path_factory.mktemp("platform"),
+        postgres_url,
+        f"consortium_console_test_{os.getpid()}",
+        env={"CONSORTIUM_GATEWAY_CONSOLE_DIR": str(WEB / "dist")},
+    ) as platform:
         yield platform
-    finally:
-        subprocess.run([*command[:1], "down", *command[1:]], capture_output=True, check=False)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        asyncio.run(_drop(postgres_url, database))
-
-
-async def _drop(postgres_url: str, database: str) -> None:
-    conn = await asyncpg.connect(f"{postgres_url}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(scope="module")
 def endpoints(platform: Platform) -> dict[str, Any]:
-    endpoints: dict[str, Any] = json.loads((platform.run_dir / "endpoints.json").read_text())
-    operator = OperatorSession(
-        endpoints["gateway_url"],
-        platform.root / endpoints["ca_cert"],
-        platform.root / endpoints["operator"]["password_file"],
-    )
+    endpoints, operator = operator_for(platform)
     names = start_hospitals(
         platform,
         endpoints,

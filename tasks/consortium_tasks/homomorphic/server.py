@@ -225,7 +225,7 @@ class JobKeys:
 def run_encrypted_rounds(
     grid: Grid,
     *,
-    settings: HomomorphicSettings,
+    keys: JobKeys,
     initial: ArrayRecord,
     num_rounds: int,
     min_participants: int,
@@ -234,8 +234,8 @@ def run_encrypted_rounds(
     on_round: OnRound,
 ) -> EncryptedModel | None:
     """Run ``num_rounds`` encrypted FedAvg rounds; ``on_round(round, encrypted arrays,
-    metrics)`` after each. Returns the final encrypted global model."""
-    keys = JobKeys(settings)
+    metrics)`` after each; ``keys`` (the job's public key, who holds it) is filled in as the
+    rounds go. Returns the final encrypted global model."""
     initial_flat = flatten(a.numpy() for a in initial.values())
     model: EncryptedModel | None = None
     for server_round in range(1, num_rounds + 1):
