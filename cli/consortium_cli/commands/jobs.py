@@ -375,6 +375,9 @@ def render_privacy_report(report: Mapping[str, Any]) -> str:
             ("epsilon (max)", _number(report.get("epsilon_max"))),
         ]
     fields.append(("secure aggregation", _yes_no(report.get("secure_aggregation"))))
+    if report.get("aggregation"):
+        fields.append(("aggregation", report.get("aggregation")))
+        fields.append(("the coordinator saw", report.get("server_saw")))
     budget = report.get("budget")
     if isinstance(budget, dict):
         stopped = (

@@ -199,7 +199,9 @@ def test_a_privacy_report_reads_as_fields_then_one_row_per_participant() -> None
         "accountant": "prv",
         "delta": 1e-5,
         "epsilon_max": 3.2109,
-        "secure_aggregation": True,
+        "secure_aggregation": False,
+        "aggregation": "he-ckks",
+        "server_saw": "only CKKS ciphertexts",
         "budget": {"epsilon": 8.0, "delta": 1e-5, "accountant": "prv", "stopped_early": False},
         "participants": {
             "h1": {"epsilon": 3.2109, "delta": 1e-5, "noise_multiplier": 1.1,
@@ -210,6 +212,7 @@ def test_a_privacy_report_reads_as_fields_then_one_row_per_participant() -> None
     text = render_privacy_report(report)
     assert "epsilon (max):         3.211" in text
     assert "budget:                epsilon 8.0 at delta 1e-05 (prv)" in text
+    assert "the coordinator saw:   only CKKS ciphertexts" in text
     lines = [line.split() for line in text.splitlines()]
     header = ["PARTICIPANT", "EPSILON", "DELTA", "NOISE", "SAMPLE", "RATE", "STEPS", "ROUNDS"]
     assert lines[lines.index(header) + 1] == ["h1", "3.211", "1e-05", "1.1", "0.05", "40", "2"]

@@ -1157,6 +1157,11 @@ export interface components {
              * @default prv
              */
             accountant: string;
+            /**
+             * Aggregation
+             * @description plain, secagg+ or he-ckks
+             */
+            aggregation: string;
             budget?: components["schemas"]["BudgetReport"] | null;
             central_dp?: components["schemas"]["CentralDPReport"] | null;
             /** Delta */
@@ -1165,6 +1170,13 @@ export interface components {
             dp: boolean;
             /** Epsilon Max */
             epsilon_max: number | null;
+            /**
+             * Homomorphic Settings
+             * @description the CKKS parameters of a he-ckks job
+             */
+            homomorphic_settings?: {
+                [key: string]: unknown;
+            } | null;
             /**
              * How To Recompute
              * @default For each participant: opacus.accountants.PRVAccountant() (or RDPAccountant()); set its history to [(noise_multiplier, sample_rate, steps), ...] from `history`; get_epsilon(delta).
@@ -1181,12 +1193,20 @@ export interface components {
             };
             /** Refusals */
             refusals?: components["schemas"]["Refusal"][];
-            /** Secure Aggregation */
+            /**
+             * Secure Aggregation
+             * @description true for SecAgg+ only
+             */
             secure_aggregation: boolean;
             /** Secure Aggregation Settings */
             secure_aggregation_settings?: {
                 [key: string]: unknown;
             } | null;
+            /**
+             * Server Saw
+             * @description what the coordinator saw of the participants' updates
+             */
+            server_saw: string;
             /**
              * Status
              * @default

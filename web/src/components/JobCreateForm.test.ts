@@ -60,6 +60,50 @@ describe('JobCreateForm', () => {
     expect(config()).toEqual({ 'compression.up': 'q8', 'compression.down': 'q8', 'personalize-epochs': 2 })
   })
 
+  it('offers homomorphic encryption, alone and only with what it runs with', async () => {
+    const fetch = vi.fn(async (_url: string, init?: RequestInit) => json({ id: 'j4', ...JSON.parse(String(init!.body)) }, 201))
+    const { mount } = setup(fetch, { config: { strategies: ['FedAvg', 'FedProx', 'Krum'] } })
+    const wrapper = mount(JobCreateForm, { attachTo: document.body })
+    const aggregation = wrapper.find('select[name=aggregation]')
+    const secagg = wrapper.find('input[name=secure_aggregation]').element as HTMLInputElement
+    const options = aggregation.findAll('option').map((option) => [option.attributes('value'), option.text()])
+    expect(options).toEqual([
+      ['plain', 'Plain'],
+      ['secagg+', 'SecAgg+'],
+      ['he-ckks', 'Homomorphic encryption (CKKS)'],
+    ])
+    // the SecAgg+ checkbox and the select say the same thing
+    await wrapper.find('input[name=secure_aggregation]').setValue(true)
+    expect((aggregation.element as HTMLSelectElement).value).toBe('secagg+')
+    // choices that he-ckks cannot run with are cleared, and SecAgg+ is no longer checked
+    await wrapper.find('select[name=strategy]').setValue('Krum')
+    await wrapper.find('select[name=compression_up]').setValue('q8')
+    await wrapper.find('select[name=compression_down]').setValue('q8')
+    await aggregation.setValue('he-ckks')
+    expect(secagg.checked).toBe(false)
+    expect(wrapper.findAll('select[name=strategy] option').map((option) => option.text())).toEqual(['FedAvg', 'FedProx'])
+    for (const name of ['compression_up', 'compression_down']) {
+      const select = wrapper.find(`select[name=${name}]`).element as HTMLSelectElement
+      expect([select.value, select.disabled], name).toEqual(['none', true])
+    }
+    await wrapper.find('select[name=strategy]').setValue('FedProx')
+    await wrapper.find('input[name=dp]').setValue(true)
+    await wrapper.find('form').trigger('submit')
+    await flushPromises()
+    const body = JSON.parse(String(fetch.mock.calls[0][1]!.body))
+    expect(body.strategy).toBe('FedProx')
+    expect(body.config).toEqual({ 'dp-target-epsilon': 8, 'dp-delta': 1e-5, 'dp-accountant': 'prv', aggregation: 'he-ckks' })
+    // checking SecAgg+ again leaves he-ckks and gives the other choices back
+    await wrapper.find('input[name=secure_aggregation]').setValue(true)
+    expect((aggregation.element as HTMLSelectElement).value).toBe('secagg+')
+    expect((wrapper.find('select[name=compression_up]').element as HTMLSelectElement).disabled).toBe(false)
+    expect(wrapper.findAll('select[name=strategy] option')).toHaveLength(3)
+    const config = (wrapper.vm as unknown as { request: { config: Record<string, unknown> } }).request.config
+    expect(config).toMatchObject({ 'secure-aggregation': true })
+    expect(config).not.toHaveProperty('aggregation')
+    wrapper.unmount()
+  })
+
   it('asks a vertical task for epochs, noise, batch size and learning rate only', async () => {
     const fetch = vi.fn(async (_url: string, init?: RequestInit) => json({ id: 'j3', ...JSON.parse(String(init!.body)) }, 201))
     const { mount } = setup(fetch, { config: { tasks: ['digits-cnn', 'fraud-vertical'] } })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createConsoleI18n } from '../i18n'
-import { compressionOf, describeCompression, personalizeEpochs } from './jobSettings'
+import { aggregationOf, compressionOf, describeCompression, personalizeEpochs } from './jobSettings'
 
 describe("a job's settings", () => {
   it('reads compression from the run config, with the coordinator defaults', () => {
@@ -18,6 +18,15 @@ describe("a job's settings", () => {
       down: 'none',
       errorFeedback: false,
     })
+  })
+
+  it('reads the aggregation, with secure-aggregation = true as SecAgg+', () => {
+    expect(aggregationOf(null)).toBe('plain')
+    expect(aggregationOf({ aggregation: 'plain' })).toBe('plain')
+    expect(aggregationOf({ aggregation: 'HE-CKKS' })).toBe('he-ckks')
+    expect(aggregationOf({ aggregation: 'secagg+' })).toBe('secagg+')
+    expect(aggregationOf({ 'secure-aggregation': true })).toBe('secagg+')
+    expect(aggregationOf({ 'secure-aggregation': 'false' })).toBe('plain')
   })
 
   it('reads personalize-epochs, 0 when absent or not a number', () => {

@@ -1,5 +1,14 @@
-// What a job asked for beyond its strategy, read from its run config: update compression
-// (compression.* keys, checked by the coordinator) and personalization (personalize-epochs).
+// What a job asked for beyond its strategy, read from its run config: how updates are
+// aggregated (aggregation, secure-aggregation), update compression (compression.* keys, checked
+// by the coordinator) and personalization (personalize-epochs).
+
+/** plain: the coordinator sees each update; secagg+: only their sum; he-ckks: only ciphertexts */
+export type Aggregation = 'plain' | 'secagg+' | 'he-ckks'
+export const AGGREGATIONS: readonly Aggregation[] = ['plain', 'secagg+', 'he-ckks']
+/** each aggregation's messages under job.aggregation (its name) and job.aggregation.notice */
+export const AGGREGATION_MESSAGES: Record<Aggregation, string> = { plain: 'plain', 'secagg+': 'secagg', 'he-ckks': 'heCkks' }
+/** the strategies a he-ckks job runs with: the coordinator can only form a weighted sum */
+export const HE_STRATEGIES: readonly string[] = ['FedAvg', 'FedProx']
 
 export type UplinkCodec = 'none' | 'q8' | 'topk'
 export type DownlinkCodec = 'none' | 'q8'
@@ -44,6 +53,14 @@ export function compressionOf(runConfig: RunConfig): CompressionSetting | null {
     topkQ8: flag(config['compression.topk-q8'], false),
     errorFeedback: flag(config['compression.error-feedback'], true),
   }
+}
+
+/** The job's aggregation: run config aggregation, with secure-aggregation = true read as SecAgg+. */
+export function aggregationOf(runConfig: RunConfig): Aggregation {
+  const config = runConfig ?? {}
+  if (flag(config['secure-aggregation'], false)) return 'secagg+'
+  const mode = String(config.aggregation ?? 'plain').trim().toLowerCase()
+  return (AGGREGATIONS as readonly string[]).includes(mode) ? (mode as Aggregation) : 'plain'
 }
 
 /** The job's personalize-epochs; 0 when it did not ask for personalization. */

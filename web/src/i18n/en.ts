@@ -73,8 +73,10 @@ export default {
     budget: 'Job privacy budget (epsilon)',
     budgetHelp: 'The job stops before any participant spends more; leave empty for none',
     secagg: 'Secure aggregation (SecAgg+): the server sees only the sum',
+    aggregation: 'Aggregation',
+    aggregationHelp: 'Homomorphic encryption runs with FedAvg or FedProx only, without compression.',
     compression: 'Update compression',
-    compressionHelp: 'Smaller messages each round; not available together with SecAgg+.',
+    compressionHelp: 'Smaller messages each round; not available together with SecAgg+ or homomorphic encryption.',
     compressionUp: 'Participants send',
     compressionDown: 'Server broadcasts',
     codecNone: 'uncompressed',
@@ -112,6 +114,17 @@ export default {
     started: 'Started',
     finished: 'Ended',
     reason: 'Reason',
+    aggregation: {
+      label: 'Aggregation',
+      plain: 'Plain',
+      secagg: 'SecAgg+',
+      heCkks: 'Homomorphic encryption (CKKS)',
+      notice: {
+        secagg: "Secure aggregation (SecAgg+): the coordinator saw only the sum of the participants' masked updates, never one participant's update.",
+        heCkks:
+          'Homomorphic encryption (CKKS): the coordinator saw only ciphertexts; only participants hold the key that decrypts updates and the global model. The model checkpoints it stores, and so the model downloaded here, are encrypted too; the accuracy shown is reported by participants who decrypt the model and score it on the public test set.',
+      },
+    },
     compression: {
       label: 'Update compression',
       none: 'none',
@@ -162,6 +175,8 @@ export default {
       dp: 'DP-SGD',
       secagg: 'Secure aggregation',
       secaggOn: 'on: the server saw only sums of updates',
+      aggregation: 'Aggregation',
+      serverSaw: 'What the coordinator saw',
       accountant: 'Accountant',
       delta: 'Delta',
       budget: 'Budget',

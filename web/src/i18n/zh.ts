@@ -75,8 +75,10 @@ const zh: typeof en = {
     budget: '任务隐私预算（epsilon）',
     budgetHelp: '任何参与方超出预算前任务即停止；留空表示不设预算',
     secagg: '安全聚合（SecAgg+）：服务器只能看到总和',
+    aggregation: '聚合方式',
+    aggregationHelp: '同态加密只能与 FedAvg 或 FedProx 一起使用，且不能压缩更新。',
     compression: '更新压缩',
-    compressionHelp: '每轮消息更小；不能与 SecAgg+ 同时使用。',
+    compressionHelp: '每轮消息更小；不能与 SecAgg+ 或同态加密同时使用。',
     compressionUp: '参与方上传',
     compressionDown: '服务器下发',
     codecNone: '不压缩',
@@ -114,6 +116,17 @@ const zh: typeof en = {
     started: '开始时间',
     finished: '结束时间',
     reason: '原因',
+    aggregation: {
+      label: '聚合方式',
+      plain: '明文聚合',
+      secagg: 'SecAgg+',
+      heCkks: '同态加密（CKKS）',
+      notice: {
+        secagg: '安全聚合（SecAgg+）：协调方只看到各参与方掩码更新的总和，从未看到任何一个参与方的更新。',
+        heCkks:
+          '同态加密（CKKS）：协调方只看到密文；只有参与方持有解密更新和全局模型的密钥。协调方保存的模型检查点（以及此处下载的模型）同样是加密的；显示的准确率由参与方解密模型后在公开测试集上评估并上报。',
+      },
+    },
     compression: {
       label: '更新压缩',
       none: '无',
@@ -164,6 +177,8 @@ const zh: typeof en = {
       dp: 'DP-SGD',
       secagg: '安全聚合',
       secaggOn: '开启：服务器只看到更新的总和',
+      aggregation: '聚合方式',
+      serverSaw: '协调方看到的内容',
       accountant: '核算方法',
       delta: 'Delta',
       budget: '预算',

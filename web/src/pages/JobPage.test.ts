@@ -73,5 +73,30 @@ describe('JobPage', () => {
     expect(wrapper.find('[data-testid=personalization]').exists()).toBe(true)
     expect(wrapper.text()).toContain('Download final model')
     expect(wrapper.find('[data-testid=compression]').exists()).toBe(true)
+    expect(wrapper.find('[data-testid=aggregation-notice]').exists()).toBe(false) // plain
+  })
+
+  it('says first that the coordinator saw only ciphertexts of a homomorphic-encryption job', async () => {
+    const { wrapper } = mountJob({ ...JOB, run_config: { aggregation: 'he-ckks' } }, [round(1, { accuracy: 0.9 })])
+    await flushPromises()
+    const notice = wrapper.find('[data-testid=aggregation-notice]')
+    expect(notice.attributes('data-aggregation')).toBe('he-ckks')
+    expect(notice.text()).toContain('the coordinator saw only ciphertexts')
+    expect(notice.text()).toContain('only participants hold the key')
+    expect(notice.text()).toContain('checkpoints it stores')
+    // near the top: before the overview and every panel
+    const html = wrapper.html()
+    expect(html.indexOf('aggregation-notice')).toBeLessThan(html.indexOf('overview-title'))
+  })
+
+  it('says that the coordinator saw only sums of a SecAgg+ job, however it was asked for', async () => {
+    for (const run_config of [{ 'secure-aggregation': true }, { aggregation: 'secagg+' }]) {
+      const { wrapper } = mountJob({ ...JOB, run_config }, [])
+      await flushPromises()
+      const notice = wrapper.find('[data-testid=aggregation-notice]')
+      expect(notice.attributes('data-aggregation')).toBe('secagg+')
+      expect(notice.text()).toContain("only the sum of the participants' masked updates")
+      wrapper.unmount()
+    }
   })
 })
