@@ -26,6 +26,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Sequence
 
@@ -36,6 +37,7 @@ from .errors import CiphertextError, KeyExchangeError, SecretKeyRefused
 from .settings import HomomorphicSettings
 
 __all__ = [
+    "check_fits",
     "chunk_count",
     "decrypt_vector",
     "encrypt_vector",
@@ -99,8 +101,10 @@ def load_public_context(data: bytes) -> ts.Context:
     return context
 
 
+@functools.lru_cache(maxsize=8)
 def load_secret_context(data: bytes) -> ts.Context:
-    """A participant's copy of the job's secret context."""
+    """A participant's copy of the job's secret context (the last few loaded are kept: loading
+    one takes about 30 ms, and a round uses it several times)."""
     context = _load(data)
     if not context.is_private():
         raise KeyExchangeError("the key sealed for this participant holds no secret key")
@@ -147,6 +151,32 @@ def unflatten(flat: np.ndarray, like: Sequence[np.ndarray]) -> list[np.ndarray]:
         out.append(part.astype(a.dtype))
         start += n
     return out
+
+
+def check_fits(flat: np.ndarray, settings: HomomorphicSettings) -> None:
+    """Refuse values CKKS would silently wrap around at these settings: after the weighting's
+    rescale, a value times ``2**scale_bits`` must stay below the last 60-bit prime, so
+    ``|value|`` must be below ``2**(59 - scale_bits)`` (524,288 at the default 40 bits); NaN
+    and infinity are refused too.
+
+    >>> check_fits(np.array([1.0, -3e5]), HomomorphicSettings())
+    >>> check_fits(np.array([1.0, 6e5]), HomomorphicSettings())
+    Traceback (most recent call last):
+    ...
+    consortium_core.homomorphic.errors.CiphertextError: a model value of magnitude 6e+05 does \
+not fit CKKS at he-scale-bits 40 (the limit is 5.243e+05); lower he-scale-bits
+    """
+    if flat.size == 0:
+        return
+    if not np.isfinite(flat).all():
+        raise CiphertextError("the model holds NaN or infinite values; nothing was encrypted")
+    largest = float(np.abs(flat).max())
+    limit = 2.0 ** (59 - settings.scale_bits)
+    if largest >= limit:
+        raise CiphertextError(
+            f"a model value of magnitude {largest:.4g} does not fit CKKS at he-scale-bits "
+            f"{settings.scale_bits} (the limit is {limit:.4g}); lower he-scale-bits"
+        )
 
 
 def encrypt_vector(context: ts.Context, flat: np.ndarray) -> list[bytes]:

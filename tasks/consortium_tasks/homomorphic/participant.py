@@ -30,6 +30,7 @@ from consortium_core.contracts.node_config import (
 )
 from consortium_core.homomorphic import CiphertextError, HomomorphicSettings, KeyExchangeError
 from consortium_core.homomorphic.ckks import (
+    check_fits,
     decrypt_vector,
     encrypt_vector,
     flatten,
@@ -247,6 +248,8 @@ def train_encrypted(
     state = decrypt_state(msg, context, like)
     trained, metrics, count = fit(state, msg.content["config"], context)
     flat = flatten(t.detach().cpu().numpy() for t in trained.state_dict().values())
+    settings = HomomorphicSettings.from_run_config(context.run_config) or HomomorphicSettings()
+    check_fits(flat, settings)  # a value too large would wrap around silently under CKKS
     update = EncryptedModel(model.key_id, encrypt_vector(secret, flat), flat.size)
     content = RecordDict(
         {

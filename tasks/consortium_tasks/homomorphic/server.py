@@ -31,6 +31,7 @@ import tenseal as ts
 from consortium_core.errors import ConsortiumError
 from consortium_core.homomorphic import CiphertextError, HomomorphicSettings, KeyExchangeError
 from consortium_core.homomorphic.ckks import (
+    check_fits,
     encrypt_vector,
     flatten,
     key_id,
@@ -245,6 +246,7 @@ def run_encrypted_rounds(
         ready, model = keys.prepare(grid, sorted(sampled), online, model)
         if model is None:  # the first key: the coordinator encrypts the public initial model
             assert keys.public is not None and not keys.public.is_private()
+            check_fits(initial_flat, keys.settings)
             model = EncryptedModel(
                 keys.key_id, encrypt_vector(keys.public, initial_flat), initial_flat.size
             )
