@@ -58,6 +58,7 @@ __all__ = ["HomomorphicRoundError", "JobKeys", "run_encrypted_rounds"]
 
 log = logging.getLogger(__name__)
 QUERY_TIMEOUT_S = 300.0
+TRAIN_TIMEOUT_S = 3600.0  # as Flower's Strategy.start
 
 OnRound = Callable[[int, ArrayRecord, dict[str, float]], None]
 
@@ -75,6 +76,13 @@ class JobKeys:
     public: ts.Context | None = None
     holders: set[int] = field(default_factory=set)  # nodes dealt the current key
     dealt: int = 0  # fresh keys dealt so far
+    failures: dict[int, str] = field(default_factory=dict)  # node -> why, this round
+
+    def why(self) -> str:
+        """The participants' reasons this round, for an error text."""
+        if not self.failures:
+            return "see the participants' logs"
+        return "; ".join(f"node {n}: {why}" for n, why in sorted(self.failures.items()))
 
     def _query(self, grid: Grid, node_ids: Iterable[int], stage: str, **extra: object) -> dict:
         messages = [
@@ -90,6 +98,7 @@ class JobKeys:
             node = reply.metadata.src_node_id
             if reply.has_error():
                 log.warning("he-keys %s: node %s answered %s", stage, node, reply.error.reason)
+                self.failures[node] = reply.error.reason
             elif KEYS_RECORD in reply.content.config_records:
                 answers[node] = reply.content.config_records[KEYS_RECORD]
         return answers
@@ -99,6 +108,7 @@ class JobKeys:
     ) -> tuple[list[int], EncryptedModel | None]:
         """Make every sampled node hold the current key (dealing a fresh one when needed);
         return the nodes ready to train and the model (re-encrypted if the key changed)."""
+        self.failures = {}
         known = self._query(grid, sampled, STAGE_IDENTIFY)
         holds = {n for n, a in known.items() if self.key_id and self.key_id in a.get("holds", [])}
         departed = self.holders - set(online)
@@ -123,11 +133,15 @@ class JobKeys:
         model: EncryptedModel | None,
     ) -> EncryptedModel | None:
         candidates = sorted(holds) if model is not None else sorted(known)
+        if not known:
+            raise HomomorphicRoundError(
+                f"no participant could take part in the key setup: {self.why()}"
+            )
         if not candidates:
             raise HomomorphicRoundError(
                 "no participant of this round holds the job's key, so none can re-encrypt the "
                 "global model under a fresh one; bring back a participant that took part in "
-                "the last round"
+                f"the last round ({self.why()})"
             )
         extra: dict[str, object] = {"fresh": True}
         if model is not None:
@@ -179,8 +193,7 @@ class JobKeys:
             if dealer in answers:
                 return dealer, answers[dealer], recipients
         raise HomomorphicRoundError(
-            f"no participant could deal the job's key (tried nodes {candidates}); see the "
-            "participants' logs"
+            f"no participant could deal the job's key (tried nodes {candidates}): {self.why()}"
         )
 
     def _install(self, grid: Grid, answer: ConfigRecord, recipients: list[int]) -> None:
@@ -189,6 +202,7 @@ class JobKeys:
         for node, why in zip(recipients, refused, strict=True):
             if why:
                 log.warning("he-ckks: the dealer refused node %s: %s", node, why)
+                self.failures[node] = f"the dealer refused its certificate: {why}"
         targets = [n for n, why in zip(recipients, refused, strict=True) if not why]
         messages = {
             node: {
@@ -218,6 +232,7 @@ class JobKeys:
                 log.warning(
                     "he-ckks: node %s did not install the key: %s", node, reply.error.reason
                 )
+                self.failures[node] = reply.error.reason
             else:
                 installed.add(node)
         self.holders |= installed
@@ -253,7 +268,7 @@ def run_encrypted_rounds(
         if len(ready) < min_participants:
             raise HomomorphicRoundError(
                 f"round {server_round}: only {len(ready)} participant(s) hold the job's key, "
-                f"the job needs {min_participants}; see the participants' logs"
+                f"the job needs {min_participants} ({keys.why()})"
             )
         config = ConfigRecord({**dict(train_config), "server-round": server_round})
         replies = grid.send_and_receive(
@@ -264,7 +279,8 @@ def run_encrypted_rounds(
                     message_type=MessageType.TRAIN,
                 )
                 for node in ready
-            ]
+            ],
+            timeout=TRAIN_TIMEOUT_S,
         )
         model, trained = _aggregate(keys, model, replies, min_participants, server_round)
         on_round(server_round, model.to_arrays(), _evaluate(grid, trained, model))

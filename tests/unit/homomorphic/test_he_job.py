@@ -147,6 +147,29 @@ def test_a_participant_without_an_identity_is_told_what_to_do() -> None:
         simulate("digits-cnn", num_partitions=2, run_config={**HE, "num-server-rounds": 1})
 
 
+def test_the_job_fails_with_the_participants_reasons_when_none_can_take_the_key() -> None:
+    from consortium_tasks.homomorphic.server import HomomorphicRoundError
+    from consortium_tasks.registry import get_task, load_app
+    from flwr.app import Error
+
+    app = load_app(get_task("digits-cnn").client_app)
+
+    def answering_errors(message: Message, context: Any) -> Message:
+        """The runtime's behaviour: a ClientApp that raises gets an error reply."""
+        try:
+            return app(message, context)
+        except Exception as exc:
+            return Message(Error(code=0, reason=f"{type(exc).__name__}: {exc}"), reply_to=message)
+
+    with pytest.raises(HomomorphicRoundError, match="enrolled identity"):
+        simulate(
+            "digits-cnn",
+            num_partitions=2,
+            run_config={**HE, "num-server-rounds": 1},
+            client_app=answering_errors,  # type: ignore[arg-type]
+        )
+
+
 def test_a_key_dealt_by_someone_outside_the_federation_is_refused(tmp_path: Path) -> None:
     from consortium_tasks.homomorphic.participant import answer_key_setup
     from flwr.app import Context, RecordDict
