@@ -218,9 +218,12 @@ def test_a_job_run_and_watched_through_the_gateway(platform: Platform) -> None:
         assert [r["number"] for r in rounds] == [0, 1, 2]
         assert rounds == platform.coordinator.http.get(f"/jobs/{job_id}/rounds").json()
         assert "read model unavailable" not in platform.gateway.output()
-        assert any(
+        deadline = time.monotonic() + 30  # the read model may lag the coordinator under load
+        while not any(
             j["id"] == job_id for j in http.get("/jobs", params={"status": "completed"}).json()
-        )
+        ):
+            assert time.monotonic() < deadline, "the read model never listed the completed job"
+            time.sleep(0.2)
         model = http.get(f"/jobs/{job_id}/model")
         assert model.status_code == 200 and model.headers["x-consortium-task"]
         assert http.get(f"/jobs/{job_id}/privacy-report").status_code == 200
