@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 from consortium_core.contracts.objects import checkpoint_object, update_object
+from consortium_service.durable_publish import retry_while_away
 from flwr.app import Array, ArrayRecord
 from nats.aio.client import Client as NatsClient
 from nats.js.api import ObjectStoreConfig
@@ -59,10 +60,14 @@ class CheckpointStore:
         return self._store
 
     async def save(self, job_id: str, server_round: int, data: bytes) -> tuple[str, str]:
-        """Store ``data``; return its object name and sha256."""
+        """Store ``data``, retried while NATS restarts (a put under the same name replaces);
+        return its object name and sha256."""
         name = checkpoint_object(job_id, server_round)
-        store = await self._get_store()
-        await store.put(name, data)
+
+        async def put() -> None:
+            await (await self._get_store()).put(name, data)
+
+        await retry_while_away(put, what=f"checkpoint {name}")
         return name, hashlib.sha256(data).hexdigest()
 
     async def load(self, name: str) -> bytes:
@@ -93,9 +98,13 @@ class UpdateStore:
         return self._store
 
     async def save(self, job_id: str, server_round: int, participant: str, data: bytes) -> str:
-        """Store one update; return its object name."""
+        """Store one update, retried while NATS restarts; return its object name."""
         name = update_object(job_id, server_round, participant)
-        await (await self._get_store()).put(name, data)
+
+        async def put() -> None:
+            await (await self._get_store()).put(name, data)
+
+        await retry_while_away(put, what=f"update {name}")
         return name
 
     async def load(self, name: str) -> bytes:
