@@ -60,6 +60,26 @@ class Presence:
                     gone.append(pid)
         return gone
 
+    def excuse_silence(self, *, now: float | None = None) -> None:
+        """The observer could hear no heartbeat until ``now`` (its own connection to NATS was
+        down): count no participant's silence before then, so that an outage of NATS marks
+        nobody offline by itself. Participants then have ``timeout_s`` to be heard again.
+
+        >>> presence = Presence(timeout_s=5)
+        >>> presence.observe(Heartbeat(participant_id="h1", node_id=1, tasks=[], sent_at=0), now=0)
+        True
+        >>> presence.excuse_silence(now=8)  # NATS was away from 1 s to 8 s
+        >>> presence.expire(now=12), presence.expire(now=13.5)
+        ([], ['h1'])
+        """
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            for pid, entry in self._entries.items():
+                if entry.online and entry.last_seen < now:
+                    self._entries[pid] = PresenceEntry(
+                        pid, entry.node_id, entry.tasks, now, entry.online
+                    )
+
     def online(self, *, task: str | None = None) -> list[PresenceEntry]:
         """Online participants, optionally only those that allow ``task``; sorted by id."""
         with self._lock:

@@ -9,6 +9,11 @@ a participant is back within reach: its first heartbeat after a gap longer than
 :data:`REJOIN_GAP_S`, or after the coordinator's own reconnection. A Grid then sends that
 participant its unanswered messages again (the participant answers a message it has already
 handled from its cache, without running it twice).
+
+Silence heard while the coordinator's own connection is down is not the participants': the
+sweeper marks nobody offline then, and after a reconnection every participant has the whole
+presence timeout to be heard again (else a NATS restart of a few seconds could take a round's
+participants away and fail the job).
 """
 
 from __future__ import annotations
@@ -110,11 +115,18 @@ class NatsHub:
         if beat.online:
             self._note_heartbeat(sender)
 
+    def _reconnected(self, now: float) -> bool:
+        """Whether the connection came back since the last look (and note when)."""
+        reconnects = int(self.nc.stats.get("reconnects", 0))
+        if reconnects == self._reconnects:
+            return False
+        self._reconnects, self._reconnected_at = reconnects, now
+        return True
+
     def _note_heartbeat(self, participant_id: str) -> None:
         now = time.monotonic()
-        reconnects = int(self.nc.stats.get("reconnects", 0))
-        if reconnects != self._reconnects:
-            self._reconnects, self._reconnected_at = reconnects, now
+        if self._reconnected(now):
+            self.presence.excuse_silence(now=now)
         last = self._last_beat.get(participant_id)
         self._last_beat[participant_id] = now
         if last is not None and (now - last > REJOIN_GAP_S or last < self._reconnected_at):
@@ -144,10 +156,16 @@ class NatsHub:
     async def _sweep(self) -> None:
         while True:
             await asyncio.sleep(self._sweep_s)
-            for pid in self.presence.expire():
-                log.warning(
-                    "participant %s is offline: no heartbeat for %.0f s",
-                    pid,
-                    self.presence.timeout_s,
-                )
-                self._notify_offline(pid)
+            self.sweep(time.monotonic())
+
+    def sweep(self, now: float) -> None:
+        """Mark participants silent for longer than the presence timeout offline, counting no
+        silence while the coordinator's own connection was down."""
+        if not self.nc.is_connected or self._reconnected(now):
+            self.presence.excuse_silence(now=now)
+            return
+        for pid in self.presence.expire(now=now):
+            log.warning(
+                "participant %s is offline: no heartbeat for %.0f s", pid, self.presence.timeout_s
+            )
+            self._notify_offline(pid)
