@@ -10,9 +10,11 @@ import posixpath
 import re
 
 import helm_python as helm
+import pytest
 import yaml
 from consortium_core.services import SERVICES
 from consortium_registry.natsauth.config import participant_permissions, user_for
+from helm_python import HelmError
 
 PARTICIPANTS = ["hospital-1", "hospital-2", "bank_a"]
 
@@ -99,3 +101,28 @@ def test_the_nats_chart_values_fit_the_platform(charts, tmp_path) -> None:
     configmap = _tpl(tmp_path, volume["configMap"]["name"]["$tplYaml"])
     assert "authorization.conf" in rendered.named("ConfigMap", configmap)["data"]
     assert values["natsBox"]["enabled"] is False
+
+
+REPLICA_SETTINGS = {
+    "coordinator": "CONSORTIUM_COORDINATOR_JETSTREAM_REPLICAS",
+    "metrics": "CONSORTIUM_METRICS_JETSTREAM_REPLICAS",
+    "contribution": "CONSORTIUM_CONTRIBUTION_JETSTREAM_REPLICAS",
+    "registry": "CONSORTIUM_REGISTRY_NATS__JETSTREAM_REPLICAS",
+}
+
+
+@pytest.mark.parametrize(("profile", "replicas"), [("default", "1"), ("ha", "3")])
+def test_every_service_that_creates_streams_gets_the_replica_count(
+    charts, profile: str, replicas: str
+) -> None:
+    rendered = charts.platform_profile(profile, dependencies=True)
+    for component, setting in REPLICA_SETTINGS.items():
+        assert rendered.component("ConfigMap", component)["data"][setting] == replicas
+
+
+def test_more_stream_replicas_than_nats_servers_are_refused(charts) -> None:
+    with pytest.raises(HelmError, match=r"jetstream\.replicas is 3 but the chart's NATS runs 1"):
+        charts.platform_profile("default", dependencies=True, values={"jetstream": {"replicas": 3}})
+    # NATS of your own: the chart cannot count its servers, the services check at start-up
+    external = charts.platform_profile("default", values={"jetstream": {"replicas": 3}})
+    assert external.component("ConfigMap", "metrics")["data"][REPLICA_SETTINGS["metrics"]] == "3"

@@ -60,7 +60,7 @@ class RoundScorer:
 
     async def start(self) -> None:
         js = self._nc.jetstream()
-        await ensure_events_stream(js)
+        await ensure_events_stream(js, self._settings.jetstream_replicas)
         self._sub = await js.pull_subscribe(
             subjects.EVENTS_WILDCARD,
             durable=self._settings.durable,

@@ -69,12 +69,15 @@ def create_app(settings: CoordinatorSettings | None = None) -> FastAPI:
         metrics.watch_presence(lambda: len(presence.online()))
         hub = NatsHub(nc, presence)
         await hub.start()
+        replicas = settings.jetstream_replicas
         events = EventPublisher(nc)
-        await events.ensure_stream()
-        checkpoints = CheckpointStore(nc, settings.checkpoint_bucket)
-        updates = UpdateStore(nc, settings.update_bucket, settings.update_retention_s)
+        await events.ensure_stream(replicas)
+        checkpoints = CheckpointStore(nc, settings.checkpoint_bucket, replicas=replicas)
+        updates = UpdateStore(
+            nc, settings.update_bucket, settings.update_retention_s, replicas=replicas
+        )
         audit = AuditPublisher(nc, asyncio.get_running_loop())
-        await audit.ensure_stream()
+        await audit.ensure_stream(replicas)
         runner = JobRunner(
             hub=hub,
             sessions=sessions,

@@ -14,16 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from consortium_core.contracts.audit import (
-    AUDIT_STREAM,
-    AUDIT_WILDCARD,
     AuditRecord,
     Direction,
     audit_subject,
 )
 from consortium_service.durable_publish import GIVE_UP_AFTER_S, publish_until_stored
+from consortium_service.jetstream import audit_stream_config, ensure_stream
 from nats.aio.client import Client as NatsClient
-from nats.js.api import StreamConfig
-from nats.js.errors import BadRequestError
 
 __all__ = ["AuditPublisher", "frame_digest"]
 
@@ -48,13 +45,9 @@ class AuditPublisher:
         self._loop = loop
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit")
 
-    async def ensure_stream(self) -> None:
+    async def ensure_stream(self, replicas: int = 1) -> None:
         """Create the audit stream if missing (file storage, kept until consumed into the log)."""
-        config = StreamConfig(name=AUDIT_STREAM, subjects=[AUDIT_WILDCARD])
-        try:
-            await self._js.add_stream(config)
-        except BadRequestError:
-            await self._js.update_stream(config)
+        await ensure_stream(self._js, audit_stream_config(replicas))
 
     async def publish(self, record: AuditRecord) -> None:
         """Publish one record, retrying while NATS is away (the record's id is its message id,

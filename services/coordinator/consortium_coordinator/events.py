@@ -27,9 +27,9 @@ class EventPublisher:
     def __init__(self, nc: NatsClient) -> None:
         self._js = nc.jetstream()
 
-    async def ensure_stream(self) -> None:
+    async def ensure_stream(self, replicas: int = 1) -> None:
         """Create the events stream if missing (the kit's one definition, shared with metrics)."""
-        await ensure_events_stream(self._js)
+        await ensure_events_stream(self._js, replicas)
 
     async def publish(self, event: JobEvent) -> None:
         """Publish ``event`` on its job's subject."""

@@ -50,6 +50,13 @@ class CoordinatorSettings(BaseSettings):
     update_retention_s: float = Field(
         7 * 86400.0, gt=0, description="how long participants' updates are kept (bucket ttl)"
     )
+    jetstream_replicas: int = Field(
+        1,
+        ge=1,
+        le=5,
+        description="replicas of the JetStream streams and buckets this service creates (1 on a"
+        " single NATS server; up to the cluster's size); an existing stream's are never lowered",
+    )
     run_migrations: bool = Field(True, description="apply Alembic migrations at start-up")
 
     def nats_tls(self) -> ssl.SSLContext | None:

@@ -71,6 +71,7 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
             fetch_wait_s=settings.fetch_wait_s,
             prefetch_batches=settings.prefetch_batches,
             ack_wait_s=settings.ack_wait_s,
+            replicas=settings.jetstream_replicas,
             metrics=metrics,
         )
         await consumer.start()

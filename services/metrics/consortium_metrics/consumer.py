@@ -69,14 +69,20 @@ def ack_position(reply: str) -> tuple[int, int]:
 
 
 async def reset_consumer(
-    nc: NatsClient, *, durable: str, batch_size: int, prefetch: int, ack_wait_s: float
+    nc: NatsClient,
+    *,
+    durable: str,
+    batch_size: int,
+    prefetch: int,
+    ack_wait_s: float,
+    replicas: int = 1,
 ) -> int:
     """(Re)create the durable consumer to start just after its acknowledgement floor.
 
     Returns the stream sequence it starts at (1 for a new consumer: every stored event).
     """
     js = nc.jetstream()
-    await ensure_events_stream(js)
+    await ensure_events_stream(js, replicas)
     start = 1
     try:
         info = await js.consumer_info(subjects.EVENTS_STREAM, durable)
@@ -213,6 +219,7 @@ class EventConsumer:
         fetch_wait_s: float = 0.5,
         prefetch_batches: int = 2,
         ack_wait_s: float = 60.0,
+        replicas: int = 1,
         metrics: IngestMetrics | None = None,
     ) -> None:
         self._nc = nc
@@ -222,6 +229,7 @@ class EventConsumer:
         self._fetch_wait_s = fetch_wait_s
         self._prefetch = prefetch_batches
         self._ack_wait_s = ack_wait_s
+        self._replicas = replicas
         self.metrics = metrics or IngestMetrics()
         self._inbox = _PullInbox(nc, durable)
         self._task: asyncio.Task[None] | None = None
@@ -281,6 +289,7 @@ class EventConsumer:
                     batch_size=self._batch_size,
                     prefetch=self._prefetch,
                     ack_wait_s=self._ack_wait_s,
+                    replicas=self._replicas,
                 )
                 self._inbox.clear()
                 self._consumer_ok = True

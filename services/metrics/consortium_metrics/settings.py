@@ -47,6 +47,13 @@ class MetricsSettings(BaseSettings):
     ack_wait_s: float = Field(
         60.0, gt=0, description="JetStream redelivers a batch not acknowledged within this"
     )
+    jetstream_replicas: int = Field(
+        1,
+        ge=1,
+        le=5,
+        description="replicas of the JetStream streams and buckets this service creates (1 on a"
+        " single NATS server; up to the cluster's size); an existing stream's are never lowered",
+    )
     run_migrations: bool = Field(True, description="apply Alembic migrations at start-up")
 
     def nats_tls(self) -> ssl.SSLContext | None:

@@ -75,7 +75,7 @@ def create_app(
         nc, consumer = None, None
         if settings.nats.url:
             nc = await connect(settings.nats.url, name="registry", tls=nats_tls_context(settings))
-            consumer = AuditConsumer(nc, sessions)
+            consumer = AuditConsumer(nc, sessions, replicas=settings.nats.jetstream_replicas)
             await consumer.start()
             app.state.presence = PresenceRecorder(nc, sessions)
             await app.state.presence.start()

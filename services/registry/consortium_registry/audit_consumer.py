@@ -14,10 +14,10 @@ import ssl
 from datetime import UTC, datetime
 
 from consortium_core.contracts.audit import AUDIT_STREAM, AUDIT_WILDCARD, AuditRecord
+from consortium_service.jetstream import audit_stream_config, ensure_stream
 from nats.aio.client import Client as NatsClient
 from nats.errors import TimeoutError as NatsTimeout
-from nats.js.api import ConsumerConfig, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.api import ConsumerConfig
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -44,8 +44,11 @@ def nats_tls_context(settings: RegistrySettings) -> ssl.SSLContext | None:
 class AuditConsumer:
     """Pulls audit records in order and appends them to the chain."""
 
-    def __init__(self, nc: NatsClient, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, nc: NatsClient, sessions: async_sessionmaker[AsyncSession], *, replicas: int = 1
+    ) -> None:
         self._js = nc.jetstream()
+        self._replicas = replicas
         self._sessions = sessions
         self._task: asyncio.Task[None] | None = None
         self.appended = 0
@@ -53,10 +56,7 @@ class AuditConsumer:
 
     async def start(self) -> None:
         """Make sure the stream exists and start consuming."""
-        try:
-            await self._js.add_stream(StreamConfig(name=AUDIT_STREAM, subjects=[AUDIT_WILDCARD]))
-        except BadRequestError:
-            pass  # exists (created by a publisher with the same subjects)
+        await ensure_stream(self._js, audit_stream_config(self._replicas))
         self._sub = await self._js.pull_subscribe(
             AUDIT_WILDCARD,
             durable=DURABLE,

@@ -44,6 +44,13 @@ class RegistryNatsSettings(BaseModel):
     server_cert: Path = Path("var/pki/nats.crt")
     server_key: Path = Path("var/pki/nats.key")
     max_payload: int = 1024 * 1024
+    jetstream_replicas: int = Field(
+        1,
+        ge=1,
+        le=5,
+        description="replicas of the JetStream streams and buckets the registry creates (1 on a"
+        " single NATS server; up to the cluster's size); an existing stream's are never lowered",
+    )
 
 
 class RegistrySettings(BaseSettings):

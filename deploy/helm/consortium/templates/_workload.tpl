@@ -257,6 +257,20 @@ spec:
 {{ $prefix }}_NATS_CA_FILE: /etc/consortium/nats/ca.crt
 {{ $prefix }}_NATS_CERT_FILE: /etc/consortium/nats/tls.crt
 {{ $prefix }}_NATS_KEY_FILE: /etc/consortium/nats/tls.key
+{{ $prefix }}_JETSTREAM_REPLICAS: {{ include "consortium.jetstream.replicas" .root | quote }}
+{{- end }}
+
+{{/* The replica count of the services' streams, checked against the chart's own NATS. */}}
+{{- define "consortium.jetstream.replicas" -}}
+{{- $replicas := int .Values.jetstream.replicas }}
+{{- if .Values.nats.enabled }}
+{{- $cluster := dig "config" "cluster" dict .Values.nats }}
+{{- $servers := ternary (int (dig "replicas" 1 $cluster)) 1 (dig "enabled" false $cluster | eq true) }}
+{{- if gt $replicas $servers }}
+{{- fail (printf "jetstream.replicas is %d but the chart's NATS runs %d server(s): a stream cannot have more replicas than servers (enable nats.config.cluster with that many replicas, or lower jetstream.replicas)" $replicas $servers) }}
+{{- end }}
+{{- end }}
+{{- $replicas }}
 {{- end }}
 
 {{/* Listening address and migrations, for every service with tables. */}}

@@ -9,6 +9,7 @@ import json
 import numpy as np
 from consortium_core.contracts.objects import checkpoint_object, update_object
 from consortium_service.durable_publish import retry_while_away
+from consortium_service.jetstream import ensure_object_store
 from flwr.app import Array, ArrayRecord
 from nats.aio.client import Client as NatsClient
 from nats.js.api import ObjectStoreConfig
@@ -49,14 +50,14 @@ def safetensors_to_arrays(data: bytes) -> ArrayRecord:
 class CheckpointStore:
     """Saves and loads checkpoints named ``<job id>/round-<n>.safetensors``."""
 
-    def __init__(self, nc: NatsClient, bucket: str) -> None:
+    def __init__(self, nc: NatsClient, bucket: str, *, replicas: int = 1) -> None:
         self._nc = nc
-        self._bucket = bucket
+        self._config = ObjectStoreConfig(bucket=bucket, replicas=replicas)
         self._store: ObjectStore | None = None
 
     async def _get_store(self) -> ObjectStore:
         if self._store is None:
-            self._store = await self._nc.jetstream().create_object_store(self._bucket)
+            self._store = await ensure_object_store(self._nc.jetstream(), self._config)
         return self._store
 
     async def save(self, job_id: str, server_round: int, data: bytes) -> tuple[str, str]:
@@ -82,19 +83,19 @@ class UpdateStore:
     safetensors``, kept for ``ttl_s`` seconds: the contribution service builds coalition models
     from them. Only jobs whose server may see each update store any (never under SecAgg+)."""
 
-    def __init__(self, nc: NatsClient, bucket: str, ttl_s: float) -> None:
+    def __init__(self, nc: NatsClient, bucket: str, ttl_s: float, *, replicas: int = 1) -> None:
         self._nc = nc
         self._config = ObjectStoreConfig(
             bucket=bucket,
             ttl=ttl_s,
             description="participants' updates for contribution scoring (deleted after the ttl)",
+            replicas=replicas,
         )
         self._store: ObjectStore | None = None
 
     async def _get_store(self) -> ObjectStore:
         if self._store is None:
-            js = self._nc.jetstream()
-            self._store = await js.create_object_store(self._config.bucket, config=self._config)
+            self._store = await ensure_object_store(self._nc.jetstream(), self._config)
         return self._store
 
     async def save(self, job_id: str, server_round: int, participant: str, data: bytes) -> str:
