@@ -315,12 +315,8 @@ def make_server_app(task: TaskSpec, build_model: ModelFactory) -> ServerApp:
         secure = SecureAggregationSettings.from_run_config(context.run_config)
         encrypted = HomomorphicSettings.from_run_config(context.run_config)
         resume = resume_point(context.state)  # the coordinator restarted mid-job
-        if resume is not None and (
-            secure is not None or encrypted is not None or check_async_job(context.run_config)
-        ):
-            raise TaskError(
-                "SecAgg+, he-ckks and FedAsync/FedBuff jobs cannot resume after a restart"
-            )
+        if resume is not None and (encrypted is not None or check_async_job(context.run_config)):
+            raise TaskError("he-ckks and FedAsync/FedBuff jobs cannot resume after a restart")
         offset = resume.server_round if resume is not None else 0
         initial = (
             resume.arrays
@@ -409,6 +405,7 @@ def make_server_app(task: TaskSpec, build_model: ModelFactory) -> ServerApp:
                 fraction_train=settings.fraction_train,
                 train_config=dict(train_config),
                 evaluate_fn=evaluate_fn,
+                round_offset=offset,
             )
             return
         central = CentralDPSettings.from_run_config(context.run_config)

@@ -189,7 +189,10 @@ class InProcessGrid(Grid):
 
 
 def _server_round(message: Message) -> int:
-    config = message.content.config_records.get("config") if message.has_content() else None
+    """The round a message is for: in its ``config`` record, or, for SecAgg+'s training stage
+    (Flower's legacy FitIns), in ``fitins.config``."""
+    records = message.content.config_records if message.has_content() else {}
+    config = records.get("config") or records.get("fitins.config")
     value = config.get("server-round", 0) if config is not None else 0
     return int(value) if isinstance(value, int | float) else 0
 

@@ -1,5 +1,6 @@
 """The coordinator killed with SIGKILL mid-job: a new process resumes the job from its last
-checkpointed round, with the same participants and the same privacy accounting."""
+checkpointed round, with the same participants and the same privacy accounting, with plain
+FedAvg and under SecAgg+ (the interrupted round runs again with fresh masks)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from support.processes import Coordinator, client, running
 pytestmark = pytest.mark.integration
 NAMES = [f"resume-{i}" for i in range(3)]
 ROUNDS = 6
+SECURE = {"secure-aggregation": True, "secagg-reconstruction-threshold": 2}
 
 
+@pytest.mark.parametrize("mode", [{}, SECURE], ids=["fedavg", "secagg+"])
 def test_a_killed_coordinator_resumes_the_job_after_its_last_checkpoint(
-    tmp_path: Path, database_url: str, nats_server
+    tmp_path: Path, database_url: str, nats_server, mode: dict
 ) -> None:
     participants = [
         client(
@@ -40,7 +43,7 @@ def test_a_killed_coordinator_resumes_the_job_after_its_last_checkpoint(
                     "task": "digits-cnn",
                     "rounds": ROUNDS,
                     "min_participants": 3,
-                    "config": {"local-epochs": 1, "dp-noise-multiplier": 0.8},
+                    "config": {"local-epochs": 1, "dp-noise-multiplier": 0.8, **mode},
                 },
             )
             assert created.status_code == 201, created.text

@@ -103,10 +103,16 @@ def legacy_fedavg(
     fraction_train: float,
     train_config: Mapping[str, Scalar],
     evaluate_fn: EvaluateFn | None,
+    round_offset: int = 0,
 ) -> FedAvg:
     """Flower's legacy ``FedAvg`` set up as Consortium's message-API path sets up its own:
     no federated evaluation (SecAgg+ covers training only), the held-out ``evaluate_fn`` every
-    round (names restored), the train config plus ``server-round`` sent with every round."""
+    round (names restored), the train config plus ``server-round`` sent with every round.
+
+    ``round_offset``: a job resumed after round ``k`` runs Flower's rounds 1, 2, ... as the
+    job's ``k + 1``, ``k + 2``, ...; participants are sent the job's numbers (their privacy
+    ledgers and training seeds go by them), ``evaluate_fn`` gets Flower's (as from
+    ``Strategy.start``)."""
     keys = list(initial_arrays.keys())
 
     def named(ndarrays: NDArrays) -> ArrayRecord:
@@ -122,7 +128,7 @@ def legacy_fedavg(
         return float(cast(float, values.get("loss", 0.0))), values
 
     def fit_config(server_round: int) -> dict[str, Scalar]:
-        return {**train_config, "server-round": server_round}
+        return {**train_config, "server-round": server_round + round_offset}
 
     return FedAvg(
         fraction_fit=fraction_train,
@@ -154,11 +160,14 @@ def run_secure_rounds(
     train_config: Mapping[str, Scalar],
     evaluate_fn: EvaluateFn | None,
     wrap_strategy: StrategyWrapper | None = None,
+    round_offset: int = 0,
 ) -> None:
     """Run ``num_rounds`` of FedAvg whose training rounds aggregate with SecAgg+.
 
     ``wrap_strategy`` may wrap the legacy FedAvg (Flower's legacy DP wrappers, for central DP
-    with client-side clipping under SecAgg+).
+    with client-side clipping under SecAgg+). ``round_offset`` resumes a job after that round
+    (see :func:`legacy_fedavg`); each round's SecAgg+ key setup is its own, so a round that a
+    restart interrupted runs again from its setup stage with fresh masks.
     """
     strategy: Strategy = legacy_fedavg(
         initial_arrays=initial_arrays,
@@ -166,6 +175,7 @@ def run_secure_rounds(
         fraction_train=fraction_train,
         train_config=train_config,
         evaluate_fn=evaluate_fn,
+        round_offset=round_offset,
     )
     if wrap_strategy is not None:
         strategy = wrap_strategy(strategy)

@@ -33,7 +33,6 @@ from consortium_core.homomorphic import HomomorphicSettings
 from consortium_core.privacy.job_budget import JobBudget
 from consortium_core.resume import set_resume_point
 from consortium_core.rounds import StopTraining
-from consortium_core.secure_aggregation import SecureAggregationSettings
 from consortium_tasks.registry import TASKS, load_app
 from flwr.app import ArrayRecord, Context, RecordDict
 from flwr.serverapp import ServerApp
@@ -94,8 +93,6 @@ def resume_refusal(job: Job) -> str | None:
     spec = TASKS.get(job.task)
     if spec is None or spec.server_app != job.server_app or spec.kind != "horizontal":
         return "only the built-in horizontal tasks' ServerApps can resume"
-    if SecureAggregationSettings.from_run_config(job.run_config) is not None:
-        return "a SecAgg+ round cannot resume (the participants' masks are gone)"
     if HomomorphicSettings.from_run_config(job.run_config) is not None:
         return (
             "a he-ckks job cannot resume yet (the coordinator's public key and the record of "
