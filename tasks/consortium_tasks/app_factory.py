@@ -315,8 +315,8 @@ def make_server_app(task: TaskSpec, build_model: ModelFactory) -> ServerApp:
         secure = SecureAggregationSettings.from_run_config(context.run_config)
         encrypted = HomomorphicSettings.from_run_config(context.run_config)
         resume = resume_point(context.state)  # the coordinator restarted mid-job
-        if resume is not None and (encrypted is not None or check_async_job(context.run_config)):
-            raise TaskError("he-ckks and FedAsync/FedBuff jobs cannot resume after a restart")
+        if resume is not None and check_async_job(context.run_config):
+            raise TaskError("FedAsync/FedBuff jobs cannot resume after a restart")
         offset = resume.server_round if resume is not None else 0
         initial = (
             resume.arrays
@@ -364,6 +364,7 @@ def make_server_app(task: TaskSpec, build_model: ModelFactory) -> ServerApp:
                     fraction_train=settings.fraction_train,
                     train_config=train_config,
                     on_round=on_round,
+                    round_offset=offset,
                 )
             else:
                 _train(grid, context, settings, secure, initial, train_config, evaluate_fn, offset)

@@ -248,13 +248,24 @@ def run_encrypted_rounds(
     fraction_train: float,
     train_config: ConfigRecord,
     on_round: OnRound,
+    round_offset: int = 0,
 ) -> EncryptedModel | None:
     """Run ``num_rounds`` encrypted FedAvg rounds; ``on_round(round, encrypted arrays,
     metrics)`` after each; ``keys`` (the job's public key, who holds it) is filled in as the
-    rounds go. Returns the final encrypted global model."""
-    initial_flat = flatten(a.numpy() for a in initial.values())
+    rounds go. Returns the final encrypted global model.
+
+    A job resumed after round ``round_offset`` (the coordinator restarted) passes that round's
+    checkpoint, the encrypted global model, as ``initial``. The new coordinator knows neither
+    the public key nor who holds it, so before the first round a participant that still holds
+    the model's key (its client kept running) deals a fresh key and re-encrypts the model
+    under it, as when a key holder leaves; rounds go on with the job's numbers."""
     model: EncryptedModel | None = None
-    for server_round in range(1, num_rounds + 1):
+    if round_offset:
+        model = EncryptedModel.from_arrays(initial)
+        keys.key_id = model.key_id  # the public context and the holders are found again
+    else:
+        initial_flat = flatten(a.numpy() for a in initial.values())
+    for server_round in range(round_offset + 1, round_offset + num_rounds + 1):
         online = list(grid.get_node_ids())
         size = max(min_participants, int(len(online) * fraction_train))
         sampled, online = sample_nodes(grid, min_participants, size)

@@ -226,3 +226,82 @@ def test_a_key_dealt_by_someone_outside_the_federation_is_refused(tmp_path: Path
                 "dealer-certificate": answer["dealer-certificate"],
             },
         )
+
+
+class _Killed(Exception):
+    """The coordinator's process dies (SIGKILL) right after a round is stored."""
+
+
+class _DiesAfter(_Watching):
+    die_after: int | None = None
+
+    def on_round_end(self, server_round: int, arrays: ArrayRecord, metrics) -> None:
+        super().on_round_end(server_round, arrays, metrics)
+        if server_round == self.die_after:
+            raise _Killed
+
+
+def _run_server(grid: InProcessGrid, state, config: dict) -> None:
+    """One coordinator process's ServerApp run (nothing kept in memory between two)."""
+    from consortium_tasks.registry import get_task, load_app
+    from consortium_tasks.simulation import act_as_server
+    from flwr.app import Context
+    from flwr.common.constant import SUPERLINK_NODE_ID
+
+    act_as_server(run_id=grid.run.run_id)
+    server = load_app(get_task("digits-cnn").server_app)
+    server(grid, Context(grid.run.run_id, SUPERLINK_NODE_ID, {}, state, config))
+
+
+def _dying_grid(tmp_path: Path, config: dict) -> _DiesAfter:
+    from consortium_tasks.registry import get_task, load_app
+
+    identities = _identities(tmp_path, 3)
+    nodes = [
+        {"partition-id": i, "num-partitions": 3, "partition": "iid", "seed": 1, **identities[i]}
+        for i in range(3)
+    ]
+    return _DiesAfter(load_app(get_task("digits-cnn").client_app), nodes, config)
+
+
+def test_a_he_ckks_job_resumes_after_a_coordinator_restart(tmp_path: Path) -> None:
+    """The new coordinator knows neither the public key nor who holds it: a participant still
+    holding the checkpoint's key deals a fresh one and re-encrypts the model under it, and the
+    job goes on with its own round numbers, no secret key reaching the coordinator."""
+    from consortium_core.resume import set_resume_point
+    from flwr.app import RecordDict
+
+    config = {"min-participants": 2, "num-server-rounds": 4, **HE}
+    grid = _dying_grid(tmp_path, config)
+    grid.die_after = 2
+    with pytest.raises(_Killed):
+        _run_server(grid, RecordDict(), config)
+    checkpoint = grid.models[2]  # what the coordinator stored, ciphertexts only
+    grid.die_after = None
+    state = RecordDict()
+    set_resume_point(state, 2, checkpoint.to_arrays())
+    _run_server(grid, state, config)  # the participants' clients kept running: same contexts
+    assert sorted(grid.round_metrics) == [0, 1, 2, 3, 4]
+    assert grid.models[3].key_id != checkpoint.key_id  # dealt afresh by a holder of the old
+    assert grid.models[3].key_id == grid.models[4].key_id
+    assert grid.round_metrics[4]["accuracy"] > 0.8
+    assert grid.round_metrics[4]["accuracy"] >= grid.round_metrics[2]["accuracy"] - 0.02
+
+
+def test_a_resumed_he_ckks_job_whose_key_holders_all_restarted_fails_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    from consortium_core.resume import set_resume_point
+    from consortium_tasks.homomorphic.server import HomomorphicRoundError
+    from flwr.app import RecordDict
+
+    config = {"min-participants": 2, "num-server-rounds": 3, **HE}
+    grid = _dying_grid(tmp_path / "first", config)
+    grid.die_after = 1
+    with pytest.raises(_Killed):
+        _run_server(grid, RecordDict(), config)
+    state = RecordDict()
+    set_resume_point(state, 1, grid.models[1].to_arrays())
+    restarted = _dying_grid(tmp_path / "second", config)  # every client restarted: no keys
+    with pytest.raises(HomomorphicRoundError, match="no participant of this round holds"):
+        _run_server(restarted, state, config)

@@ -29,7 +29,6 @@ from consortium_core.contracts.events import (
     RoundCompleted,
     round_event_id,
 )
-from consortium_core.homomorphic import HomomorphicSettings
 from consortium_core.privacy.job_budget import JobBudget
 from consortium_core.resume import set_resume_point
 from consortium_core.rounds import StopTraining
@@ -93,11 +92,6 @@ def resume_refusal(job: Job) -> str | None:
     spec = TASKS.get(job.task)
     if spec is None or spec.server_app != job.server_app or spec.kind != "horizontal":
         return "only the built-in horizontal tasks' ServerApps can resume"
-    if HomomorphicSettings.from_run_config(job.run_config) is not None:
-        return (
-            "a he-ckks job cannot resume yet (the coordinator's public key and the record of "
-            "who holds the job's key are in its memory)"
-        )
     if check_async_job(job.run_config) is not None:
         return "FedAsync/FedBuff jobs cannot resume (their updates in flight are gone)"
     return None
