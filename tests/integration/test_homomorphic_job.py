@@ -1,13 +1,16 @@
 """A he-ckks job on the real platform: enrolled hospitals over mutual-TLS NATS, the coordinator
 holding only public keys (a tripwire in every service logs each TenSEAL context it makes or
-loads), encrypted checkpoints, the audit log and the privacy report."""
+loads), encrypted checkpoints, a coordinator killed mid-job that resumes it (a hospital deals a
+fresh key), the audit log and the privacy report."""
 
 from __future__ import annotations
 
 import io
 import os
+import signal
 import time
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 from consortium_devtools.hospitals import start_hospitals, wait_online
@@ -17,18 +20,44 @@ from support.own_platform import operator_for, own_platform
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
 TRIPWIRE = Path(__file__).resolve().parents[1] / "support" / "secret_key_tripwire"
-HOSPITALS, ROUNDS = 3, 3
+HOSPITALS, ROUNDS = 3, 4
+KILLED_AFTER = 2
+
+
+def _kill_coordinator_after_round(
+    platform, api, job_id: str, stored: int, env: dict[str, str]
+) -> None:
+    """SIGKILL the coordinator once round ``stored`` is stored, then start it again (with the
+    services' ``env``: the tripwire watches the new process too)."""
+    deadline = time.monotonic() + 300
+    while not [r for r in api.get(f"/jobs/{job_id}/rounds").json() if r["number"] >= stored]:
+        assert time.monotonic() < deadline, api.get(f"/jobs/{job_id}").json()
+        time.sleep(0.2)
+    pid = platform.running_pid("coordinator")
+    assert pid is not None
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        os.kill(pid, signal.SIGKILL)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:  # not our child: wait until it is gone
+        while platform.running_pid("coordinator") is not None:
+            time.sleep(0.05)
+    with patch.dict(os.environ, env):
+        platform.start("coordinator")
 
 
 def test_he_ckks_job_over_mutual_tls_never_gives_the_coordinator_a_secret_key(
     tmp_path: Path, postgres_url: str
 ) -> None:
     contexts = tmp_path / "contexts.log"
+    services_env = {"PYTHONPATH": str(TRIPWIRE), "CONSORTIUM_TEST_CONTEXT_LOG": str(contexts)}
     with own_platform(
         tmp_path / "platform",
         postgres_url,
         f"consortium_he_test_{os.getpid()}",
-        services_env={"PYTHONPATH": str(TRIPWIRE), "CONSORTIUM_TEST_CONTEXT_LOG": str(contexts)},
+        services_env=services_env,
     ) as platform:
         endpoints, operator = operator_for(platform)
         names = start_hospitals(
@@ -54,6 +83,7 @@ def test_he_ckks_job_over_mutual_tls_never_gives_the_coordinator_a_secret_key(
         )
         assert created.status_code == 201, created.text
         job_id = created.json()["id"]
+        _kill_coordinator_after_round(platform, api, job_id, KILLED_AFTER, services_env)
         deadline = time.monotonic() + 420
         while (job := api.get(f"/jobs/{job_id}").json())["status"] not in (
             "completed",
