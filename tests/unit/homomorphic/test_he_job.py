@@ -97,25 +97,26 @@ def _refuse_secret_keys(record: ConfigRecord) -> None:
                 assert not context.is_private(), "a secret key reached the coordinator's side"
 
 
-def _watched_run(
-    tmp_path: Path, count: int, rounds: int, extra: dict | None = None, **kw: Any
-) -> tuple[_Watching, list]:
+def _grid(tmp_path: Path, count: int, config: dict, kind: type | None = None, **kw: Any) -> Any:
+    """A watching grid of ``count`` digits-cnn participants with identities, iid data."""
     from consortium_tasks.registry import get_task, load_app
-    from consortium_tasks.simulation import act_as_server
-    from flwr.app import Context, RecordDict
-    from flwr.common.constant import SUPERLINK_NODE_ID
 
-    spec = get_task("digits-cnn")
     identities = _identities(tmp_path, count)
     nodes = [
         {"partition-id": i, "num-partitions": count, "partition": "iid", "seed": 1, **identities[i]}
         for i in range(count)
     ]
+    return (kind or _Watching)(load_app(get_task("digits-cnn").client_app), nodes, config, **kw)
+
+
+def _watched_run(
+    tmp_path: Path, count: int, rounds: int, extra: dict | None = None, **kw: Any
+) -> tuple[_Watching, list]:
+    from flwr.app import RecordDict
+
     config = {"min-participants": 2, "num-server-rounds": rounds, **HE, **(extra or {})}
-    grid = _Watching(load_app(spec.client_app), nodes, config, **kw)
-    act_as_server(run_id=grid.run.run_id)
-    server = load_app(spec.server_app)
-    server(grid, Context(grid.run.run_id, SUPERLINK_NODE_ID, {}, RecordDict(), config))
+    grid = _grid(tmp_path, count, config, **kw)
+    _run_server(grid, RecordDict(), config)
     return grid, [grid._contexts[FIRST_NODE_ID + i] for i in range(count)]
 
 
@@ -254,14 +255,7 @@ def _run_server(grid: InProcessGrid, state, config: dict) -> None:
 
 
 def _dying_grid(tmp_path: Path, config: dict) -> _DiesAfter:
-    from consortium_tasks.registry import get_task, load_app
-
-    identities = _identities(tmp_path, 3)
-    nodes = [
-        {"partition-id": i, "num-partitions": 3, "partition": "iid", "seed": 1, **identities[i]}
-        for i in range(3)
-    ]
-    return _DiesAfter(load_app(get_task("digits-cnn").client_app), nodes, config)
+    return _grid(tmp_path, 3, config, kind=_DiesAfter)
 
 
 def test_a_he_ckks_job_resumes_after_a_coordinator_restart(tmp_path: Path) -> None:
